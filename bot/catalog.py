@@ -1,0 +1,191 @@
+"""FAQ data in the database: the phrasings to index, imports, exports and the shipped seed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import selectinload
+
+from bot.csv_io import ALTERNATE_SEPARATOR
+from bot.csv_io import CsvValidationError
+from bot.csv_io import FaqRecord
+from bot.csv_io import PairRecord
+from bot.csv_io import Problem
+from bot.csv_io import normalise_key
+from bot.csv_io import read_faq_csv
+from bot.csv_io import read_pairs_csv
+from bot.matcher import Phrasing
+from bot.models import AlternateQuestion
+from bot.models import Faq
+from bot.models import TrainingPair
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    created: int = 0
+    updated: int = 0
+    pairs_added: int = 0
+    pairs_skipped: int = 0
+
+
+def count_active_faqs(session: Session) -> int:
+    return session.scalar(select(func.count(Faq.id)).where(Faq.active.is_(True))) or 0
+
+
+def active_faqs(session: Session) -> list[Faq]:
+    statement = (
+        select(Faq)
+        .where(Faq.active.is_(True))
+        .options(selectinload(Faq.alternates), selectinload(Faq.training_pairs))
+        .order_by(Faq.id)
+    )
+    return list(session.scalars(statement))
+
+
+def indexed_phrasings(session: Session) -> list[Phrasing]:
+    """Every phrasing we know of each active FAQ: question, alternates, approved pairs."""
+    phrasings: list[Phrasing] = []
+    for faq in active_faqs(session):
+        seen: set[str] = set()
+        texts = [faq.question]
+        texts += [alternate.text for alternate in faq.alternates]
+        texts += [pair.text for pair in faq.training_pairs if pair.approved]
+        for text in texts:
+            key = normalise_key(text)
+            if key not in seen:
+                seen.add(key)
+                phrasings.append(Phrasing(faq.id, text))
+    return phrasings
+
+
+def training_examples(session: Session) -> list[tuple[str, str]]:
+    """(message, canonical question) pairs to fine-tune on: approved pairs and alternates."""
+    examples: list[tuple[str, str]] = []
+    for faq in active_faqs(session):
+        examples += [(alternate.text, faq.question) for alternate in faq.alternates]
+        examples += [(pair.text, faq.question) for pair in faq.training_pairs if pair.approved]
+    return examples
+
+
+def question_lookup(session: Session) -> dict[str, int]:
+    """Canonical and alternate questions of every FAQ (normalised) -> FAQ id."""
+    lookup: dict[str, int] = {}
+    for faq_id, question in session.execute(select(Faq.id, Faq.question)):
+        lookup[normalise_key(question)] = faq_id
+    for faq_id, text in session.execute(select(AlternateQuestion.faq_id, AlternateQuestion.text)):
+        lookup.setdefault(normalise_key(text), faq_id)
+    return lookup
+
+
+def resolve_pairs(
+    session: Session, records: list[PairRecord], source: str
+) -> list[tuple[PairRecord, int | None]]:
+    """Attach each pair row to its FAQ id; an unknown question rejects the whole file."""
+    lookup = question_lookup(session)
+    resolved: list[tuple[PairRecord, int | None]] = []
+    problems: list[Problem] = []
+    for record in records:
+        if record.question is None:
+            resolved.append((record, None))
+            continue
+        faq_id = lookup.get(normalise_key(record.question))
+        if faq_id is None:
+            problems.append(
+                Problem(record.line, "question", f"no FAQ has the question {record.question!r}")
+            )
+        resolved.append((record, faq_id))
+    if problems:
+        raise CsvValidationError(source, problems)
+    return resolved
+
+
+def _conflicts_with_database(session: Session, records: list[FaqRecord]) -> list[Problem]:
+    """An alternate may not be another FAQ's question or alternate: answers would be ambiguous."""
+    in_file = {normalise_key(r.question) for r in records}
+    lookup = question_lookup(session)
+    owners = {faq_id: key for key, faq_id in lookup.items()}
+    problems = []
+    for record in records:
+        own_id = lookup.get(normalise_key(record.question))
+        for alternate in record.alternates:
+            owner = lookup.get(normalise_key(alternate))
+            if owner is not None and owner != own_id and owners.get(owner) not in in_file:
+                problems.append(
+                    Problem(record.line, "alternates",
+                            f"{alternate!r} already belongs to another FAQ (id {owner})")
+                )
+    return problems
+
+
+def import_faqs(session: Session, records: list[FaqRecord], source: str) -> ImportSummary:
+    """Create or update FAQs by question; the caller commits, so a failure writes nothing."""
+    problems = _conflicts_with_database(session, records)
+    if problems:
+        raise CsvValidationError(source, problems)
+    existing = {normalise_key(f.question): f for f in session.scalars(select(Faq))}
+    created = updated = 0
+    for record in records:
+        faq = existing.get(normalise_key(record.question))
+        if faq is None:
+            faq = Faq(question=record.question, answer=record.answer, category=record.category)
+            session.add(faq)
+            created += 1
+        else:
+            faq.answer, faq.category, faq.active = record.answer, record.category, True
+            updated += 1
+        faq.alternates = [AlternateQuestion(text=text) for text in record.alternates]
+    session.flush()
+    return ImportSummary(created=created, updated=updated)
+
+
+def import_pairs(session: Session, records: list[PairRecord], source: str) -> ImportSummary:
+    """Add training pairs (skipping known ones and out-of-scope rows); the caller commits."""
+    known = {
+        (faq_id, normalise_key(text))
+        for faq_id, text in session.execute(select(TrainingPair.faq_id, TrainingPair.text))
+    }
+    added = skipped = 0
+    for record, faq_id in resolve_pairs(session, records, source):
+        key = (faq_id, normalise_key(record.paraphrase))
+        if faq_id is None or key in known:
+            skipped += 1
+            continue
+        known.add(key)
+        session.add(TrainingPair(text=record.paraphrase, faq_id=faq_id, source=source[:50]))
+        added += 1
+    session.flush()
+    return ImportSummary(pairs_added=added, pairs_skipped=skipped)
+
+
+def seed(session: Session, faq_file: str | Path, pairs_file: str | Path | None) -> ImportSummary:
+    """Load FAQ and training-pair files in one transaction."""
+    faq_summary = import_faqs(session, read_faq_csv(faq_file), str(faq_file))
+    pair_summary = ImportSummary()
+    if pairs_file is not None and Path(pairs_file).is_file():
+        pair_summary = import_pairs(session, read_pairs_csv(pairs_file), "seed")
+    session.commit()
+    return ImportSummary(
+        created=faq_summary.created,
+        updated=faq_summary.updated,
+        pairs_added=pair_summary.pairs_added,
+        pairs_skipped=pair_summary.pairs_skipped,
+    )
+
+
+def export_rows(session: Session, include_inactive: bool = False) -> list[dict[str, str]]:
+    statement = select(Faq).options(selectinload(Faq.alternates)).order_by(Faq.id)
+    if not include_inactive:
+        statement = statement.where(Faq.active.is_(True))
+    return [
+        {
+            "question": faq.question,
+            "answer": faq.answer,
+            "category": faq.category,
+            "alternates": ALTERNATE_SEPARATOR.join(a.text for a in faq.alternates),
+        }
+        for faq in session.scalars(statement)
+    ]

@@ -1,0 +1,256 @@
+"""Command-line interface: thin click wrappers over the functions that do the work."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask import current_app
+
+from bot import catalog
+from bot.answering import InvalidMessage
+from bot.answering import answer
+from bot.csv_io import CsvValidationError
+from bot.csv_io import read_faq_csv
+from bot.csv_io import read_pairs_csv
+from bot.csv_io import write_faq_csv
+from bot.db import get_session
+from bot.evaluation_set import EvaluationSet
+from bot.evaluation_set import measure
+from bot.retrain import RetrainError
+from bot.retrain import retrain
+from bot.serving import serving
+from bot.versions import rebuild_index
+from training.mnrl import TrainingConfig
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+def _reindex() -> None:
+    version = rebuild_index(current_app._get_current_object(), get_session())
+    if version is not None:
+        click.echo(f"Index rebuilt for model version {version.name}.")
+
+
+@click.command("seed")
+@click.option("--faq", "faq_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--pairs", "pairs_file", type=click.Path(exists=True, dir_okay=False))
+def seed_command(faq_file: str | None, pairs_file: str | None) -> None:
+    """Load the shipped FinBuddy FAQ and training pairs (or the given files)."""
+    faq_file = faq_file or current_app.config["BOT_SEED_FAQ_FILE"]
+    pairs_file = pairs_file or current_app.config["BOT_SEED_PAIRS_FILE"]
+    session = get_session()
+    try:
+        summary = catalog.seed(session, faq_file, pairs_file)
+    except CsvValidationError as exc:
+        session.rollback()
+        _fail(str(exc))
+    click.echo(
+        f"Seeded: {summary.created} FAQs created, {summary.updated} updated, "
+        f"{summary.pairs_added} training pairs added."
+    )
+    _reindex()
+
+
+@click.command("import-faq")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def import_faq_command(path: str) -> None:
+    """Create or update FAQs from a CSV (question,answer,category,alternates)."""
+    session = get_session()
+    try:
+        summary = catalog.import_faqs(session, read_faq_csv(path), path)
+        session.commit()
+    except CsvValidationError as exc:
+        session.rollback()
+        _fail(str(exc))
+    click.echo(f"Imported {path}: {summary.created} created, {summary.updated} updated.")
+    _reindex()
+
+
+@click.command("import-pairs")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def import_pairs_command(path: str) -> None:
+    """Add training pairs from a CSV (paraphrase,question)."""
+    session = get_session()
+    try:
+        summary = catalog.import_pairs(session, read_pairs_csv(path), "import")
+        session.commit()
+    except CsvValidationError as exc:
+        session.rollback()
+        _fail(str(exc))
+    click.echo(
+        f"Imported {path}: {summary.pairs_added} pairs added, {summary.pairs_skipped} skipped."
+    )
+    _reindex()
+
+
+@click.command("export-faq")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@click.option("--include-inactive", is_flag=True, help="Also export deactivated FAQs.")
+def export_faq_command(path: str, include_inactive: bool) -> None:
+    """Write the FAQs to a CSV in the import format ('-' for standard output)."""
+    rows = catalog.export_rows(get_session(), include_inactive)
+    write_faq_csv(rows, sys.stdout if path == "-" else path)
+    if path != "-":
+        click.echo(f"Exported {len(rows)} FAQs to {path}.")
+
+
+@click.command("retrain")
+@click.option("--epochs", type=float, default=TrainingConfig.epochs, show_default=True)
+@click.option("--batch-size", type=int, default=TrainingConfig.batch_size, show_default=True)
+@click.option("--lr", type=float, default=TrainingConfig.learning_rate, show_default=True)
+@click.option("--seed", type=int, default=TrainingConfig.seed, show_default=True)
+@click.option("--max-steps", type=int, default=-1, help="Stop after N steps (for quick runs).")
+@click.option("--base-model", help="Override BOT_BASE_MODEL for this run.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def retrain_command(
+    epochs: float,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    max_steps: int,
+    base_model: str | None,
+    no_progress: bool,
+    as_json: bool,
+) -> None:
+    """Fine-tune on the training pairs, evaluate, save and activate a new model version."""
+    config = TrainingConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=lr,
+        seed=seed,
+        max_steps=max_steps,
+        progress_bar=not no_progress,
+    )
+    try:
+        report = retrain(current_app._get_current_object(), get_session(), config, base_model)
+    except RetrainError as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "version": report.version_name,
+                    "seconds": round(report.seconds, 2),
+                    "loss_before": report.training.loss_before,
+                    "loss_after": report.training.loss_after,
+                    "before": report.before,
+                    "after": report.after,
+                }
+            )
+        )
+        return
+    click.echo(f"Model version {report.version_name} is active ({report.seconds:.1f}s).")
+    click.echo(
+        f"Training loss {report.training.loss_before:.4f} -> {report.training.loss_after:.4f} "
+        f"over {report.training.steps} steps on {report.training.device}."
+    )
+    for key in ("accuracy_at_1", "accuracy_at_3", "mrr", "oos_recall", "overall_accuracy"):
+        old = report.before.get(key)
+        old_text = f"{old:.3f}" if isinstance(old, float) else "-"
+        click.echo(f"  {key:<17} {old_text} -> {report.after[key]:.3f}")
+    click.echo(
+        f"  threshold {report.after['threshold']:.3f}, weights {report.after['weights']}"
+    )
+
+
+@click.command("evaluate")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def evaluate_command(path: str, as_json: bool) -> None:
+    """Measure the active model on a pairs CSV (paraphrase,question; empty = out of scope)."""
+    session = get_session()
+    try:
+        evaluation = EvaluationSet.load(session, path)
+    except CsvValidationError as exc:
+        _fail(str(exc))
+    model = serving(current_app._get_current_object()).current(session)
+    if model.matcher is None:
+        _fail("there are no active FAQs to evaluate against")
+    figures = measure(
+        evaluation.scores(model.matcher),
+        evaluation.expected,
+        model.matcher.semantic_weight,
+        model.threshold,
+    )
+    figures["model_version"] = model.version_name
+    if as_json:
+        click.echo(json.dumps(figures))
+        return
+    click.echo(f"Model version {model.version_name} on {path} ({figures['n']} messages):")
+    for key, value in figures.items():
+        if isinstance(value, float):
+            click.echo(f"  {key:<17} {value:.3f}")
+
+
+def _ask(text: str) -> dict[str, object]:
+    reply = answer(text, channel="cli")
+    return {
+        "faq_id": reply.faq_id,
+        "question": reply.question,
+        "answer": reply.text,
+        "score": reply.score,
+        "fallback": reply.fallback,
+    }
+
+
+@click.command("ask")
+@click.argument("text")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def ask_command(text: str, as_json: bool) -> None:
+    """Answer one message as the bot would."""
+    try:
+        result = _ask(text)
+    except InvalidMessage as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+        return
+    score = f"{result['score']:.3f}" if result["score"] is not None else "-"
+    label = "fallback" if result["fallback"] else f"FAQ {result['faq_id']}: {result['question']}"
+    click.echo(f"[{label}, score {score}]\n{result['answer']}")
+
+
+@click.command("chat")
+def chat_command() -> None:
+    """Talk to the bot in the terminal (empty line, 'exit' or Ctrl-D to stop)."""
+    click.echo("Ask a question (empty line or 'exit' to stop).")
+    while True:
+        try:
+            text = input("you> ")
+        except (EOFError, KeyboardInterrupt):
+            click.echo()
+            return
+        if text.strip().lower() in ("", "exit", "quit"):
+            return
+        try:
+            result = _ask(text)
+        except InvalidMessage as exc:
+            click.echo(f"bot> ({exc})")
+            continue
+        score = f"{result['score']:.3f}" if result["score"] is not None else "-"
+        click.echo(f"bot> {result['answer']}\n     [score {score}, faq {result['faq_id']}]")
+
+
+COMMANDS = (
+    seed_command,
+    import_faq_command,
+    import_pairs_command,
+    export_faq_command,
+    retrain_command,
+    evaluate_command,
+    ask_command,
+    chat_command,
+)
+
+
+def init_app(app: Flask) -> None:
+    for command in COMMANDS:
+        app.cli.add_command(command)

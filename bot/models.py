@@ -1,0 +1,118 @@
+"""The database schema: FAQs, their phrasings, what users asked, and model versions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from datetime import timezone
+from typing import Any
+
+from sqlalchemy import JSON
+from sqlalchemy import Boolean
+from sqlalchemy import DateTime
+from sqlalchemy import Float
+from sqlalchemy import ForeignKey
+from sqlalchemy import Integer
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Faq(Base):
+    """One canonical question and the answer the bot gives for it."""
+
+    __tablename__ = "faq"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question: Mapped[str] = mapped_column(String(500), unique=True)
+    answer: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(100), default="", index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    alternates: Mapped[list[AlternateQuestion]] = relationship(
+        back_populates="faq", cascade="all, delete-orphan", order_by="AlternateQuestion.id"
+    )
+    training_pairs: Mapped[list[TrainingPair]] = relationship(
+        back_populates="faq", cascade="all, delete-orphan", order_by="TrainingPair.id"
+    )
+
+
+class AlternateQuestion(Base):
+    """Another way of asking a FAQ, written by an admin; indexed like the canonical question."""
+
+    __tablename__ = "alternate_question"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    faq_id: Mapped[int] = mapped_column(ForeignKey("faq.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(String(500))
+
+    faq: Mapped[Faq] = relationship(back_populates="alternates")
+
+
+class TrainingPair(Base):
+    """A colloquial user message and the FAQ it means; fine-tuning data and an indexed phrasing."""
+
+    __tablename__ = "training_pair"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(String(1000))
+    faq_id: Mapped[int] = mapped_column(ForeignKey("faq.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(50), default="seed")
+    approved: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    faq: Mapped[Faq] = relationship(back_populates="training_pairs")
+
+
+class QueryLog(Base):
+    """Every message any channel received and what the bot did with it."""
+
+    __tablename__ = "query_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(50), index=True)
+    faq_id: Mapped[int | None] = mapped_column(
+        ForeignKey("faq.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    fallback: Mapped[bool] = mapped_column(Boolean, index=True)
+    model_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_version.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+
+
+class ModelVersion(Base):
+    """A servable model: weights, the index built with them, and its calibrated settings."""
+
+    __tablename__ = "model_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    path: Mapped[str] = mapped_column(String(1000))
+    model_path: Mapped[str] = mapped_column(String(1000))
+    base_model: Mapped[str] = mapped_column(String(500))
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    threshold: Mapped[float] = mapped_column(Float)
+    semantic_weight: Mapped[float] = mapped_column(Float, default=1.0)
+    margin: Mapped[float] = mapped_column(Float, default=0.0)
+    index_revision: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,128 @@
+"""Model versions on disk and in the database: bootstrap, index rebuilds, activation."""
+
+from __future__ import annotations
+
+import json
+import logging
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from bot.catalog import indexed_phrasings
+from bot.csv_io import CsvValidationError
+from bot.evaluation_set import EvaluationSet
+from bot.evaluation_set import calibrate_and_measure
+from bot.matcher import Matcher
+from bot.matcher import SentenceEncoder
+from bot.models import ModelVersion
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SEMANTIC_WEIGHT = 0.5
+DEFAULT_THRESHOLD = 0.5
+
+
+def models_dir(app: Flask) -> Path:
+    return Path(app.instance_path) / "models"
+
+
+@lru_cache(maxsize=4)
+def encoder_for(model_path: str) -> SentenceEncoder:
+    """Encoders are read-only at serving time, so one per model path is shared."""
+    return SentenceEncoder(model_path)
+
+
+def active_version(session: Session) -> ModelVersion | None:
+    return session.scalars(select(ModelVersion).where(ModelVersion.active.is_(True))).first()
+
+
+def next_version_name(session: Session) -> str:
+    names = session.scalars(select(ModelVersion.name)).all()
+    numbers = [int(n[1:]) for n in names if n[:1] == "v" and n[1:].isdigit()]
+    return f"v{max(numbers, default=0) + 1}"
+
+
+def write_metrics(directory: Path, record: dict[str, Any]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "metrics.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
+
+
+def matcher_for(session: Session, version: ModelVersion) -> Matcher | None:
+    """The version's saved index if still current, else a fresh one built and saved."""
+    phrasings = indexed_phrasings(session)
+    if not phrasings:
+        return None
+    encoder = encoder_for(version.model_path)
+    index_dir = Path(version.path) / "index"
+    matcher = Matcher.load(index_dir, encoder, phrasings, version.semantic_weight)
+    if matcher is None:
+        matcher = Matcher.build(encoder, phrasings, version.semantic_weight)
+        matcher.save(index_dir)
+    return matcher
+
+
+def bootstrap_version(app: Flask, session: Session) -> ModelVersion | None:
+    """First start: serve the base model, calibrated on the evaluation file when it fits."""
+    phrasings = indexed_phrasings(session)
+    if not phrasings:
+        return None
+    base_model = app.config["BOT_BASE_MODEL"]
+    name = next_version_name(session)
+    directory = models_dir(app) / name
+    matcher = Matcher.build(encoder_for(base_model), phrasings, DEFAULT_SEMANTIC_WEIGHT)
+    weight, threshold, figures = DEFAULT_SEMANTIC_WEIGHT, DEFAULT_THRESHOLD, {}
+    eval_file = app.config.get("BOT_EVAL_FILE")
+    if eval_file and Path(eval_file).is_file():
+        try:
+            evaluation = EvaluationSet.load(session, eval_file)
+            calibration, figures = calibrate_and_measure(
+                evaluation.scores(matcher), evaluation.expected
+            )
+            weight, threshold = calibration.semantic_weight, calibration.threshold
+        except CsvValidationError as exc:
+            logger.warning("not calibrating on %s: %s", eval_file, exc)
+    matcher.semantic_weight = weight
+    matcher.save(directory / "index")
+    write_metrics(directory, {"base_model": base_model, "fine_tuned": False, "eval": figures})
+    version = ModelVersion(
+        name=name,
+        path=str(directory),
+        model_path=base_model,
+        base_model=base_model,
+        metrics={"eval": figures, "fine_tuned": False},
+        threshold=threshold,
+        semantic_weight=weight,
+        active=True,
+    )
+    session.add(version)
+    session.commit()
+    logger.info("bootstrapped model version %s from %s", name, base_model)
+    return version
+
+
+def activate(session: Session, version: ModelVersion) -> None:
+    """Make `version` the only active one; running servers swap to it on their next message."""
+    session.execute(update(ModelVersion).values(active=False))
+    version.active = True
+    session.commit()
+
+
+def rebuild_index(app: Flask, session: Session) -> ModelVersion | None:
+    """Re-index the active version after FAQ changes (no retraining); servers reload it."""
+    version = active_version(session)
+    if version is None:
+        return bootstrap_version(app, session)
+    phrasings = indexed_phrasings(session)
+    if phrasings:
+        encoder = encoder_for(version.model_path)
+        Matcher.build(encoder, phrasings, version.semantic_weight).save(
+            Path(version.path) / "index"
+        )
+    version.index_revision += 1
+    session.commit()
+    return version

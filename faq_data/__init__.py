@@ -1,0 +1,1 @@
+"""Shipped FinBuddy data: FAQ, training pairs and the held-out evaluation set (CSV)."""
