@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from flask import Flask
 from flask import current_app
+from flask.cli import with_appcontext
 
 from bot import catalog
 from bot.answering import InvalidMessage
@@ -39,6 +40,7 @@ def _reindex() -> None:
 
 
 @click.command("seed")
+@with_appcontext
 @click.option("--faq", "faq_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--pairs", "pairs_file", type=click.Path(exists=True, dir_okay=False))
 def seed_command(faq_file: str | None, pairs_file: str | None) -> None:
@@ -59,6 +61,7 @@ def seed_command(faq_file: str | None, pairs_file: str | None) -> None:
 
 
 @click.command("import-faq")
+@with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def import_faq_command(path: str) -> None:
     """Create or update FAQs from a CSV (question,answer,category,alternates)."""
@@ -74,6 +77,7 @@ def import_faq_command(path: str) -> None:
 
 
 @click.command("import-pairs")
+@with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def import_pairs_command(path: str) -> None:
     """Add training pairs from a CSV (paraphrase,question)."""
@@ -91,6 +95,7 @@ def import_pairs_command(path: str) -> None:
 
 
 @click.command("export-faq")
+@with_appcontext
 @click.argument("path", type=click.Path(dir_okay=False, writable=True))
 @click.option("--include-inactive", is_flag=True, help="Also export deactivated FAQs.")
 def export_faq_command(path: str, include_inactive: bool) -> None:
@@ -102,6 +107,7 @@ def export_faq_command(path: str, include_inactive: bool) -> None:
 
 
 @click.command("retrain")
+@with_appcontext
 @click.option("--epochs", type=float, default=TrainingConfig.epochs, show_default=True)
 @click.option("--batch-size", type=int, default=TrainingConfig.batch_size, show_default=True)
 @click.option("--lr", type=float, default=TrainingConfig.learning_rate, show_default=True)
@@ -162,6 +168,7 @@ def retrain_command(
 
 
 @click.command("evaluate")
+@with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def evaluate_command(path: str, as_json: bool) -> None:
@@ -202,6 +209,7 @@ def _ask(text: str) -> dict[str, object]:
 
 
 @click.command("ask")
+@with_appcontext
 @click.argument("text")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def ask_command(text: str, as_json: bool) -> None:
@@ -219,6 +227,7 @@ def ask_command(text: str, as_json: bool) -> None:
 
 
 @click.command("chat")
+@with_appcontext
 def chat_command() -> None:
     """Talk to the bot in the terminal (empty line, 'exit' or Ctrl-D to stop)."""
     click.echo("Ask a question (empty line or 'exit' to stop).")

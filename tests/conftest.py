@@ -1,0 +1,90 @@
+"""Fixtures: a real app on a temporary SQLite file, a tiny locally built BERT, the real CLI."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # an accidental download fails fast instead of hanging
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+from bot import create_app  # noqa: E402
+from bot.config import SHIPPED_DATA  # noqa: E402
+
+
+def shipped_texts() -> list[str]:
+    texts: list[str] = []
+    for name in ("finbuddy_faq.csv", "finbuddy_pairs.csv", "finbuddy_eval.csv"):
+        with open(SHIPPED_DATA / name, newline="", encoding="utf-8") as handle:
+            for row in csv.reader(handle):
+                texts.extend(row)
+    return texts
+
+
+def build_tiny_bert(directory: Path) -> Path:
+    """A plain Hugging Face BertModel (no pooling config), like indobert-base-p1 but tiny.
+
+    Its WordPiece vocabulary is learned from the FAQ text, so nothing is downloaded.
+    """
+    import torch
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import BertConfig
+    from transformers import BertModel
+    from transformers import BertTokenizer
+
+    directory.mkdir(parents=True, exist_ok=True)
+    wordpiece = BertWordPieceTokenizer(lowercase=True)
+    wordpiece.train_from_iterator(shipped_texts(), vocab_size=800, min_frequency=1)
+    wordpiece.save_model(str(directory))
+    tokenizer = BertTokenizer(vocab=str(directory / "vocab.txt"), do_lower_case=True)
+    tokenizer.save_pretrained(str(directory))
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(str(directory))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, tiny_bert: Path):  # noqa: ANN201
+    """Build apps on one temporary instance folder (a real SQLite file in it)."""
+
+    def factory(**overrides: object):  # noqa: ANN202
+        config = {
+            "TESTING": True,
+            "BOT_INSTANCE_PATH": str(tmp_path / "instance"),
+            "BOT_BASE_MODEL": str(tiny_bert),
+        }
+        config.update(overrides)
+        return create_app(config)
+
+    return factory
+
+
+@pytest.fixture
+def app(make_app):  # noqa: ANN001, ANN201
+    return make_app()
+
+
+@pytest.fixture
+def client(app):  # noqa: ANN001, ANN201
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):  # noqa: ANN001, ANN201
+    return app.test_cli_runner()

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from bot.db import new_session
+from bot.models import Faq
+from bot.models import QueryLog
+
+
+def test_ask_json_prints_the_design_fields(app, runner):
+    result = runner.invoke(args=["ask", "Apa itu mode normal?", "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert set(body) == {"faq_id", "question", "answer", "score", "fallback"}
+    assert body["question"] == "Apa itu mode normal?"
+    assert body["fallback"] is False
+    with new_session(app) as session:
+        assert session.scalars(select(QueryLog.channel)).all() == ["cli"]
+
+
+def test_ask_rejects_an_empty_message(runner):
+    result = runner.invoke(args=["ask", "   "])
+    assert result.exit_code == 1
+    assert "message is empty" in result.output
+
+
+def test_chat_answers_each_line_until_exit(runner):
+    result = runner.invoke(args=["chat"], input="Apa itu mode mewah?\n\n")
+    assert result.exit_code == 0, result.output
+    assert "bot>" in result.output and "score" in result.output
+
+
+def test_seed_is_idempotent(app, runner):
+    result = runner.invoke(args=["seed"])
+    assert result.exit_code == 0, result.output
+    assert "0 FAQs created, 30 updated, 0 training pairs added" in result.output
+    with new_session(app) as session:
+        assert session.query(Faq).count() == 30
+
+
+def test_import_rebuilds_the_index_so_a_new_faq_answers_without_retraining(
+    app, runner, tmp_path
+):
+    runner.invoke(args=["ask", "halo"])  # serve v1 before the change
+    path = tmp_path / "new.csv"
+    path.write_text(
+        "question,answer,category,alternates\n"
+        "Bisakah FinBuddy terhubung ke e-wallet?,Bisa lewat menu Integrasi.,fitur,\n"
+    )
+    result = runner.invoke(args=["import-faq", str(path)])
+    assert "Index rebuilt for model version v1" in result.output
+    body = json.loads(
+        runner.invoke(args=["ask", "Bisakah FinBuddy terhubung ke e-wallet?", "--json"]).stdout
+    )
+    assert body["answer"] == "Bisa lewat menu Integrasi."
+
+
+def test_evaluate_json_reports_the_design_metrics(runner):
+    result = runner.invoke(args=["evaluate", "faq_data/finbuddy_eval.csv", "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    for key in ("n", "accuracy_at_1", "accuracy_at_3", "mrr", "oos_precision", "oos_recall",
+                "overall_accuracy", "threshold", "weights"):
+        assert key in figures
+    assert figures["n"] == figures["n_in_scope"] + figures["n_out_of_scope"]
+    assert figures["n_out_of_scope"] >= 20 and figures["n_in_scope"] >= 60
+    assert 0 <= figures["accuracy_at_1"] <= figures["accuracy_at_3"] <= 1
+
+
+def test_evaluate_rejects_a_file_with_unknown_questions(runner, tmp_path):
+    path = tmp_path / "eval.csv"
+    path.write_text("paraphrase,question\nhalo,Pertanyaan yang tidak ada?\n")
+    result = runner.invoke(args=["evaluate", str(path), "--json"])
+    assert result.exit_code == 1
+    assert "line 2, column 'question'" in result.output

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from sqlalchemy import inspect
+from sqlalchemy import select
+
+from bot import create_app
+from bot.catalog import count_active_faqs
+from bot.db import new_session
+from bot.models import AlternateQuestion
+from bot.models import Faq
+from bot.models import TrainingPair
+
+REQUIRED_QUESTIONS = [
+    "Apa itu FinBuddy?",
+    "Bagaimana cara mengakses dashboard keuangan?",
+    "Kenapa dashboard saya kosong?",
+    "Kenapa data pengeluaran saya gak tersimpan?",
+    "Bagaimana cara memasukkan data pendapatan?",
+    "Cara masukkan pengeluaran per item?",
+    "Cara akses rekomendasi tabungan?",
+    "Apa itu mode mewah?",
+    "Apa itu mode normal?",
+    "Hemat, sedang, boros itu maksudnya apa, bro?",
+    "Ini ada fitur apa aja?",
+    "Bagaimana cara login jika saya berganti perangkat?",
+    "Apa FinBuddy bisa digunakan secara offline?",
+]
+
+
+def test_first_start_migrates_and_seeds_the_database(app):
+    engine = app.extensions["db_engine"]
+    tables = set(inspect(engine).get_table_names())
+    assert {"faq", "alternate_question", "training_pair", "query_log", "model_version"} <= tables
+    assert "alembic_version" in tables
+    assert str(engine.url).startswith("sqlite:///") and app.instance_path in str(engine.url)
+    with new_session(app) as session:
+        questions = set(session.scalars(select(Faq.question)))
+        assert set(REQUIRED_QUESTIONS) <= questions
+        assert len(questions) >= 25
+        assert session.query(TrainingPair).count() >= 150
+        dashboard = session.scalars(
+            select(Faq).where(Faq.question == "Bagaimana cara mengakses dashboard keuangan?")
+        ).one()
+        alternates = {a.text for a in dashboard.alternates}
+        assert "Bro, dashboard di FinBuddy dibuka gimana?" in alternates
+
+
+def test_second_start_does_not_seed_again(make_app):
+    make_app()
+    app = make_app()
+    with new_session(app) as session:
+        assert count_active_faqs(session) == 30
+        assert session.query(AlternateQuestion).count() == len(
+            {(a.faq_id, a.text) for a in session.query(AlternateQuestion)}
+        )
+
+
+def test_empty_database_when_seeding_is_off(make_app):
+    app = make_app(BOT_SEED_ON_EMPTY=False)
+    with new_session(app) as session:
+        assert count_active_faqs(session) == 0
+
+
+def test_configuration_comes_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("BOT_INSTANCE_PATH", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///" + str(tmp_path / "custom.sqlite3"))
+    monkeypatch.setenv("BOT_THRESHOLD", "0.42")
+    monkeypatch.setenv("BOT_SEED_ON_EMPTY", "0")
+    app = create_app({"TESTING": True})
+    assert app.instance_path == str(tmp_path / "elsewhere")
+    assert app.config["BOT_THRESHOLD"] == 0.42
+    assert (tmp_path / "custom.sqlite3").exists()
