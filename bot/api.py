@@ -27,7 +27,7 @@ def chat():  # noqa: ANN201
     """Answer `{"message": "..."}` with the nearest FAQ or the fallback."""
     body = request.get_json(silent=True)
     if body is None:
-        return error(400, "the body must be a JSON object: {\"message\": \"...\"}")
+        return error(400, 'the body must be a JSON object: {"message": "..."}')
     if not isinstance(body, dict):
         return error(400, "the body must be a JSON object, not " + type(body).__name__)
     if "message" not in body:

@@ -115,8 +115,11 @@ def _conflicts_with_database(session: Session, records: list[FaqRecord]) -> list
             owner = lookup.get(normalise_key(alternate))
             if owner is not None and owner != own_id and owners.get(owner) not in in_file:
                 problems.append(
-                    Problem(record.line, "alternates",
-                            f"{alternate!r} already belongs to another FAQ (id {owner})")
+                    Problem(
+                        record.line,
+                        "alternates",
+                        f"{alternate!r} already belongs to another FAQ (id {owner})",
+                    )
                 )
     return problems
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 from flask import Flask
@@ -162,9 +161,7 @@ def retrain_command(
         old = report.before.get(key)
         old_text = f"{old:.3f}" if isinstance(old, float) else "-"
         click.echo(f"  {key:<17} {old_text} -> {report.after[key]:.3f}")
-    click.echo(
-        f"  threshold {report.after['threshold']:.3f}, weights {report.after['weights']}"
-    )
+    click.echo(f"  threshold {report.after['threshold']:.3f}, weights {report.after['weights']}")
 
 
 @click.command("evaluate")

@@ -106,9 +106,7 @@ def _read_table(
     if problems:
         raise CsvValidationError(source, problems)
 
-    frame = pd.read_csv(
-        io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=True
-    )
+    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=True)
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame, row_lines, source
 
@@ -129,8 +127,9 @@ def read_faq_csv(data: bytes | str | Path) -> list[FaqRecord]:
         if key in owner_line:
             first_line, first_column = owner_line[key]
             problems.append(
-                Problem(line, column, f"{text!r} already appears on line {first_line} "
-                        f"({first_column})")
+                Problem(
+                    line, column, f"{text!r} already appears on line {first_line} ({first_column})"
+                )
             )
         else:
             owner_line[key] = (line, column)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import sessionmaker
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets foreign keys, WAL and a busy timeout so CLI and server coexist."""
+    """Create an engine; SQLite gets foreign keys, WAL and a busy timeout for CLI + server."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})

@@ -1,4 +1,4 @@
-"""`flask retrain`: fine-tune, measure, save a new version, activate it. Failure changes nothing."""
+"""`flask retrain`: fine-tune, measure, save, activate a new version; failure changes nothing."""
 
 from __future__ import annotations
 

@@ -40,9 +40,7 @@ def test_seed_is_idempotent(app, runner):
         assert session.query(Faq).count() == 30
 
 
-def test_import_rebuilds_the_index_so_a_new_faq_answers_without_retraining(
-    app, runner, tmp_path
-):
+def test_import_rebuilds_the_index_so_a_new_faq_answers_without_retraining(app, runner, tmp_path):
     runner.invoke(args=["ask", "halo"])  # serve v1 before the change
     path = tmp_path / "new.csv"
     path.write_text(
@@ -61,8 +59,17 @@ def test_evaluate_json_reports_the_design_metrics(runner):
     result = runner.invoke(args=["evaluate", "faq_data/finbuddy_eval.csv", "--json"])
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
-    for key in ("n", "accuracy_at_1", "accuracy_at_3", "mrr", "oos_precision", "oos_recall",
-                "overall_accuracy", "threshold", "weights"):
+    for key in (
+        "n",
+        "accuracy_at_1",
+        "accuracy_at_3",
+        "mrr",
+        "oos_precision",
+        "oos_recall",
+        "overall_accuracy",
+        "threshold",
+        "weights",
+    ):
         assert key in figures
     assert figures["n"] == figures["n_in_scope"] + figures["n_out_of_scope"]
     assert figures["n_out_of_scope"] >= 20 and figures["n_in_scope"] >= 60

@@ -12,8 +12,9 @@ from bot.models import TrainingPair
 
 GOOD = (
     "question,answer,category,alternates\n"
-    "Apa itu dompet bersama?,Dompet bersama dipakai berdua.,fitur,Dompet bareng itu apa? | Shared wallet?\n"
-    "\"Bisa bayar, nggak?\",\"Belum bisa, ya.\",umum,\n"
+    "Apa itu dompet bersama?,Dompet bersama dipakai berdua.,fitur,"
+    "Dompet bareng itu apa? | Shared wallet?\n"
+    '"Bisa bayar, nggak?","Belum bisa, ya.",umum,\n'
 )
 
 
@@ -118,7 +119,11 @@ def test_export_then_import_round_trips(app, runner, tmp_path):
 
 
 def test_pairs_with_an_unknown_question_are_rejected_whole(app, runner, tmp_path):
-    text = "paraphrase,question\ngmn login hp baru,Bagaimana cara login jika saya berganti perangkat?\nhalo,Pertanyaan yang tidak ada?\n"
+    text = (
+        "paraphrase,question\n"
+        "gmn login hp baru,Bagaimana cara login jika saya berganti perangkat?\n"
+        "halo,Pertanyaan yang tidak ada?\n"
+    )
     with new_session(app) as session:
         pairs_before = session.query(TrainingPair).count()
     result = runner.invoke(args=["import-pairs", str(write(tmp_path, "pairs.csv", text))])

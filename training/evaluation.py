@@ -86,7 +86,11 @@ def calibrate(
         fused = scores.fused(weight)
         threshold, accuracy = best_threshold(fused, expected_cols)
         in_scope = expected_cols >= 0
-        top1 = float((fused.argmax(axis=1) == expected_cols)[in_scope].mean()) if in_scope.any() else 0
+        top1 = (
+            float((fused.argmax(axis=1) == expected_cols)[in_scope].mean())
+            if in_scope.any()
+            else 0
+        )
         key = (accuracy, top1, -abs(weight - 0.5))
         if best is None or key > best[0]:
             best = (key, Calibration(float(weight), threshold, accuracy))
@@ -127,7 +131,9 @@ def metrics(
         "accuracy_at_1": mean((top_cols == expected_cols)[in_scope]),
         "accuracy_at_3": mean(((ranks <= 3) & found)[in_scope]),
         "mrr": mean(reciprocal[in_scope]),
-        "oos_precision": float((fallback & out_of_scope).sum() / n_fallback) if n_fallback else 0.0,
+        "oos_precision": float((fallback & out_of_scope).sum() / n_fallback)
+        if n_fallback
+        else 0.0,
         "oos_recall": mean(fallback[out_of_scope]),
         "overall_accuracy": mean(right),
         "threshold": float(threshold),

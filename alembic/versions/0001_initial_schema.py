@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 15:08:28.383864
 
 """
@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from alembic import op
-
 
 # revision identifiers, used by Alembic.
 revision: str = '0001'

@@ -1,0 +1,84 @@
+"""`flask evaluate` before and after `flask retrain` on the shipped data, and retrain wall time.
+
+Runs the real CLI in a fresh instance folder, exactly as a user would:
+
+    python bench/retrain_eval.py [--base-model embedded:all-minilm-l6-v2] [-- extra retrain args]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EVAL_FILE = ROOT / "faq_data" / "finbuddy_eval.csv"
+KEYS = (
+    "accuracy_at_1",
+    "accuracy_at_3",
+    "mrr",
+    "oos_precision",
+    "oos_recall",
+    "overall_accuracy",
+    "threshold",
+)
+
+
+def flask(env: dict[str, str], *args: str) -> str:
+    command = [sys.executable, "-m", "flask", "--app", "bot", *args]
+    result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--base-model", default="embedded:all-minilm-l6-v2")
+    parser.add_argument("retrain_args", nargs="*")
+    args = parser.parse_args()
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        BOT_BASE_MODEL=args.base_model,
+        BOT_INSTANCE_PATH=tempfile.mkdtemp(prefix="faq-retrain-bench-"),
+    )
+    print(f"base model {args.base_model}, torch threads {os.cpu_count()} cores")
+    before = json.loads(flask(env, "evaluate", str(EVAL_FILE), "--json"))
+    print(
+        "before retrain:",
+        json.dumps({k: round(before[k], 3) for k in KEYS}),
+        "weights",
+        before["weights"],
+    )
+    started = time.perf_counter()
+    report = json.loads(
+        flask(env, "retrain", "--no-progress", "--json", *args.retrain_args)
+        .strip()
+        .splitlines()[-1]
+    )
+    wall = time.perf_counter() - started
+    after = json.loads(flask(env, "evaluate", str(EVAL_FILE), "--json"))
+    print(
+        "after retrain: ",
+        json.dumps({k: round(after[k], 3) for k in KEYS}),
+        "weights",
+        after["weights"],
+    )
+    print(
+        "cross-validated overall accuracy after retrain:",
+        round(report["after"]["overall_accuracy_cv"], 3),
+    )
+    print(
+        f"flask retrain wall time: {wall:.1f}s (training loss "
+        f"{report['loss_before']:.3f} -> {report['loss_after']:.3f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
