@@ -18,12 +18,14 @@ from bot.csv_io import read_faq_csv
 from bot.csv_io import read_pairs_csv
 from bot.csv_io import write_faq_csv
 from bot.db import get_session
+from bot.evaluation_set import MATCHER_KINDS
 from bot.evaluation_set import EvaluationSet
-from bot.evaluation_set import measure
+from bot.evaluation_set import evaluate_served
 from bot.retrain import RetrainError
 from bot.retrain import retrain
 from bot.serving import serving
 from bot.versions import rebuild_index
+from bot.versions import recalibrate
 from training.mnrl import TrainingConfig
 
 
@@ -168,7 +170,14 @@ def retrain_command(
 @with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def evaluate_command(path: str, as_json: bool) -> None:
+@click.option(
+    "--matcher",
+    type=click.Choice(MATCHER_KINDS),
+    default="hybrid",
+    show_default=True,
+    help="Score with the embedding only, the character n-grams only, or both fused.",
+)
+def evaluate_command(path: str, as_json: bool, matcher: str) -> None:
     """Measure the active model on a pairs CSV (paraphrase,question; empty = out of scope)."""
     session = get_session()
     try:
@@ -178,20 +187,34 @@ def evaluate_command(path: str, as_json: bool) -> None:
     model = serving(current_app._get_current_object()).current(session)
     if model.matcher is None:
         _fail("there are no active FAQs to evaluate against")
-    figures = measure(
-        evaluation.scores(model.matcher),
-        evaluation.expected,
-        model.matcher.semantic_weight,
-        model.threshold,
-    )
-    figures["model_version"] = model.version_name
+    figures = evaluate_served(model, evaluation, matcher)
     if as_json:
         click.echo(json.dumps(figures))
         return
     click.echo(f"Model version {model.version_name} on {path} ({figures['n']} messages):")
     for key, value in figures.items():
         if isinstance(value, float):
-            click.echo(f"  {key:<17} {value:.3f}")
+            click.echo(f"  {key:<19} {value:.3f}")
+    click.echo(f"  weights             {figures['weights']} ({figures['threshold_source']})")
+
+
+@click.command("calibrate")
+@with_appcontext
+@click.option("--json", "as_json", is_flag=True, help="Print the new figures as JSON.")
+def calibrate_command(as_json: bool) -> None:
+    """Re-calibrate fusion weight and threshold of the active version (no retraining)."""
+    try:
+        version, figures = recalibrate(current_app._get_current_object(), get_session())
+    except (CsvValidationError, LookupError) as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(figures))
+        return
+    click.echo(
+        f"Model version {version.name}: threshold {version.threshold:.3f}, "
+        f"weights {figures['weights']}, overall accuracy {figures['overall_accuracy']:.3f} "
+        f"(cross-validated {figures['overall_accuracy_cv']:.3f})."
+    )
 
 
 def _ask(text: str) -> dict[str, object]:
@@ -252,6 +275,7 @@ COMMANDS = (
     export_faq_command,
     retrain_command,
     evaluate_command,
+    calibrate_command,
     ask_command,
     chat_command,
 )

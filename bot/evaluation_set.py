@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -14,9 +15,14 @@ from bot.csv_io import read_pairs_csv
 from bot.matcher import Matcher
 from training.evaluation import Calibration
 from training.evaluation import ScoreMatrix
+from training.evaluation import best_threshold
 from training.evaluation import calibrate
 from training.evaluation import cross_validated_accuracy
+from training.evaluation import expected_columns
 from training.evaluation import metrics
+
+if TYPE_CHECKING:
+    from bot.serving import ServingModel
 
 
 @dataclass(frozen=True)
@@ -59,3 +65,26 @@ def calibrate_and_measure(
         "and measures on the other 1/5"
     )
     return calibration, figures
+
+
+MATCHER_KINDS = ("hybrid", "semantic", "lexical")
+
+
+def evaluate_served(model: ServingModel, evaluation: EvaluationSet, kind: str) -> dict[str, Any]:
+    """Figures of the served model; `semantic`/`lexical` isolate one signal for comparison.
+
+    The served threshold belongs to the fused score, so a single-signal run gets the threshold
+    that is best for it on this file, and says so.
+    """
+    assert model.matcher is not None
+    scores = evaluation.scores(model.matcher)
+    weight = {"semantic": 1.0, "lexical": 0.0}.get(kind, model.matcher.semantic_weight)
+    threshold, source = model.threshold, "served model version"
+    if kind != "hybrid":
+        fused = scores.fused(weight)
+        expected_cols = expected_columns(scores.faq_ids, evaluation.expected)
+        threshold = best_threshold(fused, expected_cols)[0]
+        source = "calibrated on this file for this matcher"
+    figures = measure(scores, evaluation.expected, weight, threshold)
+    figures.update(matcher=kind, threshold_source=source, model_version=model.version_name)
+    return figures

@@ -126,3 +126,27 @@ def rebuild_index(app: Flask, session: Session) -> ModelVersion | None:
     version.index_revision += 1
     session.commit()
     return version
+
+
+def recalibrate(app: Flask, session: Session) -> tuple[ModelVersion, dict[str, Any]]:
+    """Re-fit fusion weight and threshold of the active version on the evaluation file.
+
+    Cheap (one encoding pass, no training): use it after FAQs or the evaluation file changed.
+    """
+    version = active_version(session)
+    if version is None:
+        raise LookupError("no model version yet: ask the bot something or retrain first")
+    matcher = matcher_for(session, version)
+    if matcher is None:
+        raise LookupError("there are no active FAQs to calibrate on")
+    evaluation = EvaluationSet.load(session, app.config["BOT_EVAL_FILE"])
+    calibration, figures = calibrate_and_measure(evaluation.scores(matcher), evaluation.expected)
+    version.threshold = calibration.threshold
+    version.semantic_weight = calibration.semantic_weight
+    version.metrics = {**version.metrics, "eval": figures}
+    version.index_revision += 1  # servers reload and apply the new weight
+    session.commit()
+    metrics_path = Path(version.path) / "metrics.json"
+    record = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    write_metrics(Path(version.path), {**record, "eval": figures})
+    return version, figures

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import select
 
 from bot.db import new_session
 from bot.models import Faq
+from bot.models import ModelVersion
 from bot.models import QueryLog
 
 
@@ -82,3 +84,50 @@ def test_evaluate_rejects_a_file_with_unknown_questions(runner, tmp_path):
     result = runner.invoke(args=["evaluate", str(path), "--json"])
     assert result.exit_code == 1
     assert "line 2, column 'question'" in result.output
+
+
+def test_matcher_switch_isolates_each_signal(runner, tmp_path):
+    path = tmp_path / "typos.csv"
+    path.write_text(
+        "paraphrase,question\n"
+        "apa itu mode mewh,Apa itu mode mewah?\n"
+        "kenapa dashbord saya kosng,Kenapa dashboard saya kosong?\n"
+        "cara akses rekomendsi tabungn,Cara akses rekomendasi tabungan?\n"
+        "bagaimana cra login jika sya berganti perangkat,"
+        "Bagaimana cara login jika saya berganti perangkat?\n"
+        "cuaca jakarta hari ini,\n"
+    )
+    figures = {}
+    for kind in ("semantic", "lexical", "hybrid"):
+        result = runner.invoke(args=["evaluate", str(path), "--json", "--matcher", kind])
+        assert result.exit_code == 0, result.output
+        figures[kind] = json.loads(result.stdout)
+        assert figures[kind]["matcher"] == kind
+    assert figures["semantic"]["weights"] == {"semantic": 1.0, "lexical": 0.0}
+    assert figures["lexical"]["weights"] == {"semantic": 0.0, "lexical": 1.0}
+    assert figures["lexical"]["accuracy_at_1"] == 1.0
+    assert figures["semantic"]["mrr"] != figures["lexical"]["mrr"]
+    assert figures["hybrid"]["threshold_source"] == "served model version"
+
+
+def test_calibrate_refits_weight_and_threshold_without_retraining(app, runner):
+    runner.invoke(args=["ask", "halo"])
+    with new_session(app) as session:
+        before = session.scalars(select(ModelVersion)).one()
+    result = runner.invoke(args=["calibrate", "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    with new_session(app) as session:
+        after = session.scalars(select(ModelVersion)).one()
+    assert after.name == before.name
+    assert after.index_revision == before.index_revision + 1
+    assert after.threshold == pytest.approx(figures["threshold"])
+    assert after.semantic_weight == pytest.approx(figures["weights"]["semantic"])
+    assert figures["overall_accuracy_cv"] <= figures["overall_accuracy"]
+
+
+def test_calibrate_before_any_model_version_explains_itself(make_app):
+    app = make_app(BOT_SEED_ON_EMPTY=False)
+    result = app.test_cli_runner().invoke(args=["calibrate"])
+    assert result.exit_code == 1
+    assert "no model version yet" in result.output

@@ -35,7 +35,7 @@ class Calibration:
     overall_accuracy: float
 
 
-def _expected_columns(faq_ids: np.ndarray, expected: list[int | None]) -> np.ndarray:
+def expected_columns(faq_ids: np.ndarray, expected: list[int | None]) -> np.ndarray:
     """Column of each message's expected FAQ; -1 for out-of-scope (or an FAQ not indexed)."""
     column_of = {int(faq_id): col for col, faq_id in enumerate(faq_ids)}
     return np.array([column_of.get(e, -1) if e is not None else -1 for e in expected])
@@ -80,7 +80,7 @@ def calibrate(
 
     Ties prefer the higher accuracy@1, then the weight closest to an even mix.
     """
-    expected_cols = _expected_columns(scores.faq_ids, expected)
+    expected_cols = expected_columns(scores.faq_ids, expected)
     best: tuple[tuple[float, float, float], Calibration] | None = None
     for weight in weights:
         fused = scores.fused(weight)
@@ -106,7 +106,7 @@ def metrics(
 ) -> dict[str, float | int]:
     """The DESIGN.md evaluation figures for one weight and threshold."""
     fused = scores.fused(semantic_weight)
-    expected_cols = _expected_columns(scores.faq_ids, expected)
+    expected_cols = expected_columns(scores.faq_ids, expected)
     in_scope = expected_cols >= 0
     order = np.argsort(-fused, axis=1, kind="stable")
     top_cols = order[:, 0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import asdict
 from dataclasses import dataclass
@@ -99,6 +100,7 @@ def fine_tune_mnrl(
     trainer.train()
     loss_after = trainer.evaluate()["eval_loss"]
     model.save(str(output_dir))
+    shutil.rmtree(Path(output_dir) / "checkpoints", ignore_errors=True)
     step_losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     result = TrainingResult(
         output_dir=str(output_dir),
