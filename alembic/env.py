@@ -4,9 +4,9 @@ import logging
 import os
 from logging.config import fileConfig
 
+from alembic import context
 from sqlalchemy import create_engine
 
-from alembic import context
 from bot.models import Base
 
 config = context.config

@@ -282,5 +282,8 @@ COMMANDS = (
 
 
 def init_app(app: Flask) -> None:
+    from bot.model_cli import model_cli
+
     for command in COMMANDS:
         app.cli.add_command(command)
+    app.cli.add_command(model_cli)

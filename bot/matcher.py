@@ -106,8 +106,8 @@ class Matcher:
         lexical = LexicalIndex.build([p.text for p in phrasings])
         return cls(encoder, phrasings, index, lexical, semantic_weight)
 
-    def score_matrix(self, texts: list[str]) -> ScoreMatrix:
-        """Best semantic and lexical score of every FAQ for each text."""
+    def score_matrix(self, texts: list[str], lexical: bool = True) -> ScoreMatrix:
+        """Best semantic and lexical score of every FAQ for each text (lexical 0 if skipped)."""
         n_rows, n_faqs = len(texts), len(self.faq_ids)
         rows = np.arange(n_rows)[:, None]
         k = min(self.semantic_index.ntotal, SEMANTIC_CANDIDATES)
@@ -116,14 +116,15 @@ class Matcher:
         semantic = np.broadcast_to(np.asarray(floor, dtype=np.float32), (n_rows, n_faqs)).copy()
         np.maximum.at(semantic, (rows, self._column[ids]), similarities)
 
-        lexical = np.zeros((n_rows, n_faqs), dtype=np.float32)
-        lexical_scores = self.lexical_index.scores(texts)
-        np.maximum.at(lexical, (rows, self._column[None, :]), lexical_scores)
-        return ScoreMatrix(self.faq_ids, semantic, lexical)
+        lexical_scores = np.zeros((n_rows, n_faqs), dtype=np.float32)
+        if lexical:
+            per_phrasing = self.lexical_index.scores(texts)
+            np.maximum.at(lexical_scores, (rows, self._column[None, :]), per_phrasing)
+        return ScoreMatrix(self.faq_ids, semantic, lexical_scores)
 
     def rank(self, text: str, k: int = 3) -> list[Candidate]:
         """The k best FAQs for one message, best first."""
-        scores = self.score_matrix([text])
+        scores = self.score_matrix([text], lexical=self.semantic_weight < 1.0)
         fused = scores.fused(self.semantic_weight)[0]
         top = np.argsort(-fused, kind="stable")[:k]
         return [

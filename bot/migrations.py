@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
-
-from alembic import command
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

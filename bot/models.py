@@ -7,6 +7,7 @@ from datetime import timezone
 from typing import Any
 
 from sqlalchemy import JSON
+from sqlalchemy import BigInteger
 from sqlalchemy import Boolean
 from sqlalchemy import DateTime
 from sqlalchemy import Float
@@ -94,6 +95,9 @@ class QueryLog(Base):
     model_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("model_version.id", ondelete="SET NULL"), nullable=True
     )
+    review_status: Mapped[str] = mapped_column(
+        String(20), default="new", server_default="new", index=True
+    )  # new | attached | created | ignored: what an admin did with it
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
     )
@@ -116,3 +120,26 @@ class ModelVersion(Base):
     index_revision: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AdminUser(Base):
+    """A person who may use the admin web UI; the password is stored hashed (werkzeug)."""
+
+    __tablename__ = "admin_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class TelegramUpdate(Base):
+    """Telegram update ids already handled: a redelivered update is answered once."""
+
+    __tablename__ = "telegram_update"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )

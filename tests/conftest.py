@@ -54,6 +54,15 @@ def build_tiny_bert(directory: Path) -> Path:
     return directory
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """One converted embedded model per test session, never the user's own cache."""
+    cache = tmp_path_factory.mktemp("model-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BOT_MODEL_CACHE", str(cache))
+        yield cache
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))

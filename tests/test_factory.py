@@ -70,3 +70,21 @@ def test_configuration_comes_from_the_environment(monkeypatch, tmp_path):
     assert app.instance_path == str(tmp_path / "elsewhere")
     assert app.config["BOT_THRESHOLD"] == 0.42
     assert (tmp_path / "custom.sqlite3").exists()
+
+
+def test_migrations_downgrade_and_upgrade_cleanly(tmp_path):
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from bot.migrations import alembic_config
+    from bot.migrations import upgrade_database
+
+    url = "sqlite:///" + str(tmp_path / "migrate.sqlite3")
+    engine = create_engine(url)
+    upgrade_database(engine)
+    config = alembic_config(url)
+    command.downgrade(config, "base")
+    assert set(inspect(engine).get_table_names()) == {"alembic_version"}
+    upgrade_database(engine)
+    assert "admin_user" in inspect(engine).get_table_names()
+    engine.dispose()

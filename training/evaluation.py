@@ -141,7 +141,11 @@ def metrics(
 
 
 def cross_validated_accuracy(
-    scores: ScoreMatrix, expected: list[int | None], folds: int = 5, seed: int = 0
+    scores: ScoreMatrix,
+    expected: list[int | None],
+    folds: int = 5,
+    seed: int = 0,
+    weights: tuple[float, ...] = WEIGHT_GRID,
 ) -> float:
     """Overall accuracy when weight and threshold are calibrated on other folds than measured.
 
@@ -155,7 +159,7 @@ def cross_validated_accuracy(
     for fold in range(folds):
         held_out = order[fold::folds]
         train = np.setdiff1d(order, held_out)
-        calibration = calibrate(scores.subset(train), [expected[i] for i in train])
+        calibration = calibrate(scores.subset(train), [expected[i] for i in train], weights)
         held = metrics(
             scores.subset(held_out),
             [expected[i] for i in held_out],

@@ -75,6 +75,8 @@ def fine_tune_mnrl(
         {"anchor": [anchor for anchor, _ in pairs], "positive": [pos for _, pos in pairs]}
     )
     loss = MultipleNegativesRankingLoss(model, scale=config.scale)
+    # Train on the text the model will see when serving: e5 models prefix "query: " by default.
+    prompt = model.prompts.get(model.default_prompt_name) if model.default_prompt_name else None
     args = SentenceTransformerTrainingArguments(
         output_dir=str(Path(output_dir) / "checkpoints"),
         num_train_epochs=config.epochs,
@@ -92,6 +94,7 @@ def fine_tune_mnrl(
         report_to="none",
         disable_tqdm=not config.progress_bar,
         dataloader_pin_memory=False,
+        prompts=prompt,
     )
     trainer = SentenceTransformerTrainer(
         model=model, args=args, train_dataset=dataset, eval_dataset=dataset, loss=loss

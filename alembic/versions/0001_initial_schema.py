@@ -8,7 +8,6 @@ Create Date: 2026-11-23 15:08:28.383864
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-
 from alembic import op
 
 # revision identifiers, used by Alembic.
