@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 from flask import Flask
@@ -177,7 +178,13 @@ def retrain_command(
     show_default=True,
     help="Score with the embedding only, the character n-grams only, or both fused.",
 )
-def evaluate_command(path: str, as_json: bool, matcher: str) -> None:
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write plots and a Markdown report (per-FAQ F1, confusions, sweep) here.",
+)
+def evaluate_command(path: str, as_json: bool, matcher: str, report_dir: Path | None) -> None:
     """Measure the active model on a pairs CSV (paraphrase,question; empty = out of scope)."""
     session = get_session()
     try:
@@ -187,7 +194,8 @@ def evaluate_command(path: str, as_json: bool, matcher: str) -> None:
     model = serving(current_app._get_current_object()).current(session)
     if model.matcher is None:
         _fail("there are no active FAQs to evaluate against")
-    figures = evaluate_served(model, evaluation, matcher)
+    faq_names = {faq.id: faq.question for faq in catalog.active_faqs(session)}
+    figures = evaluate_served(model, evaluation, matcher, report_dir, faq_names)
     if as_json:
         click.echo(json.dumps(figures))
         return
@@ -196,6 +204,8 @@ def evaluate_command(path: str, as_json: bool, matcher: str) -> None:
         if isinstance(value, float):
             click.echo(f"  {key:<19} {value:.3f}")
     click.echo(f"  weights             {figures['weights']} ({figures['threshold_source']})")
+    if report_dir is not None:
+        click.echo(f"Report written to {report_dir / 'report.md'}")
 
 
 @click.command("calibrate")

@@ -20,6 +20,7 @@ from training.evaluation import calibrate
 from training.evaluation import cross_validated_accuracy
 from training.evaluation import expected_columns
 from training.evaluation import metrics
+from training.report import calibrate_margin
 
 if TYPE_CHECKING:
     from bot.serving import ServingModel
@@ -60,9 +61,12 @@ def calibrate_and_measure(
     figures = measure(scores, expected, calibration.semantic_weight, calibration.threshold)
     cv = cross_validated_accuracy(scores, expected)
     figures["overall_accuracy_cv"] = None if math.isnan(cv) else cv
+    figures["margin"] = calibrate_margin(
+        scores, expected, calibration.semantic_weight, calibration.threshold
+    )
     figures["calibration"] = (
-        "weight and threshold calibrated on this set; overall_accuracy_cv calibrates on 4/5 "
-        "and measures on the other 1/5"
+        "weight, threshold and ambiguity margin calibrated on this set; overall_accuracy_cv "
+        "calibrates on 4/5 and measures on the other 1/5"
     )
     return calibration, figures
 
@@ -70,11 +74,18 @@ def calibrate_and_measure(
 MATCHER_KINDS = ("hybrid", "semantic", "lexical")
 
 
-def evaluate_served(model: ServingModel, evaluation: EvaluationSet, kind: str) -> dict[str, Any]:
+def evaluate_served(
+    model: ServingModel,
+    evaluation: EvaluationSet,
+    kind: str,
+    report_dir: Path | None = None,
+    faq_names: dict[int, str] | None = None,
+) -> dict[str, Any]:
     """Figures of the served model; `semantic`/`lexical` isolate one signal for comparison.
 
     The served threshold belongs to the fused score, so a single-signal run gets the threshold
-    that is best for it on this file, and says so.
+    that is best for it on this file, and says so. With `report_dir`, the full report (per-FAQ
+    scores, confusions, histograms, threshold sweep, margin) is written there too.
     """
     assert model.matcher is not None
     scores = evaluation.scores(model.matcher)
@@ -87,4 +98,12 @@ def evaluate_served(model: ServingModel, evaluation: EvaluationSet, kind: str) -
         source = "calibrated on this file for this matcher"
     figures = measure(scores, evaluation.expected, weight, threshold)
     figures.update(matcher=kind, threshold_source=source, model_version=model.version_name)
+    if report_dir is not None:
+        from training.report import write_report
+
+        title = f"{model.version_name} on {evaluation.path} ({kind})"
+        summary = write_report(
+            scores, evaluation.expected, faq_names or {}, weight, threshold, report_dir, title
+        )
+        figures.update(margin=summary["margin"], report=str(report_dir))
     return figures

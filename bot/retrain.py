@@ -113,6 +113,7 @@ def retrain(
             metrics={k: record[k] for k in ("fine_tuned", "training", "eval", "eval_before")},
             threshold=calibration.threshold,
             semantic_weight=calibration.semantic_weight,
+            margin=after["margin"],
         )
         session.add(version)
         session.flush()

@@ -75,7 +75,8 @@ def bootstrap_version(app: Flask, session: Session) -> ModelVersion | None:
     name = next_version_name(session)
     directory = models_dir(app) / name
     matcher = Matcher.build(encoder_for(base_model), phrasings, DEFAULT_SEMANTIC_WEIGHT)
-    weight, threshold, figures = DEFAULT_SEMANTIC_WEIGHT, DEFAULT_THRESHOLD, {}
+    weight, threshold, margin = DEFAULT_SEMANTIC_WEIGHT, DEFAULT_THRESHOLD, 0.0
+    figures: dict[str, Any] = {}
     eval_file = app.config.get("BOT_EVAL_FILE")
     if eval_file and Path(eval_file).is_file():
         try:
@@ -84,6 +85,7 @@ def bootstrap_version(app: Flask, session: Session) -> ModelVersion | None:
                 evaluation.scores(matcher), evaluation.expected
             )
             weight, threshold = calibration.semantic_weight, calibration.threshold
+            margin = figures["margin"]
         except CsvValidationError as exc:
             logger.warning("not calibrating on %s: %s", eval_file, exc)
     matcher.semantic_weight = weight
@@ -97,6 +99,7 @@ def bootstrap_version(app: Flask, session: Session) -> ModelVersion | None:
         metrics={"eval": figures, "fine_tuned": False},
         threshold=threshold,
         semantic_weight=weight,
+        margin=margin,
         active=True,
     )
     session.add(version)
@@ -143,6 +146,7 @@ def recalibrate(app: Flask, session: Session) -> tuple[ModelVersion, dict[str, A
     calibration, figures = calibrate_and_measure(evaluation.scores(matcher), evaluation.expected)
     version.threshold = calibration.threshold
     version.semantic_weight = calibration.semantic_weight
+    version.margin = figures["margin"]
     version.metrics = {**version.metrics, "eval": figures}
     version.index_revision += 1  # servers reload and apply the new weight
     session.commit()

@@ -131,3 +131,19 @@ def test_calibrate_before_any_model_version_explains_itself(make_app):
     result = app.test_cli_runner().invoke(args=["calibrate"])
     assert result.exit_code == 1
     assert "no model version yet" in result.output
+
+
+def test_evaluate_report_writes_plots_and_a_summary(runner, tmp_path):
+    report = tmp_path / "report"
+    result = runner.invoke(
+        args=["evaluate", "faq_data/finbuddy_eval.csv", "--json", "--report", str(report)]
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    for name in ("report.md", "report.json", "scores_histogram.png", "threshold_sweep.png"):
+        assert (report / name).is_file()
+    assert (report / "scores_histogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((report / "report.json").read_text())
+    assert summary["metrics"]["accuracy_at_1"] == pytest.approx(figures["accuracy_at_1"])
+    assert len(summary["per_faq"]) == 30
+    assert "Kenapa dashboard saya kosong?" in (report / "report.md").read_text()
