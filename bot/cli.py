@@ -117,6 +117,7 @@ def export_faq_command(path: str, include_inactive: bool) -> None:
 @click.option("--max-steps", type=int, default=-1, help="Stop after N steps (for quick runs).")
 @click.option("--base-model", help="Override BOT_BASE_MODEL for this run.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@click.option("--force", is_flag=True, help="Activate the new version even if it scores worse.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def retrain_command(
     epochs: float,
@@ -126,6 +127,7 @@ def retrain_command(
     max_steps: int,
     base_model: str | None,
     no_progress: bool,
+    force: bool,
     as_json: bool,
 ) -> None:
     """Fine-tune on the training pairs, evaluate, save and activate a new model version."""
@@ -138,7 +140,9 @@ def retrain_command(
         progress_bar=not no_progress,
     )
     try:
-        report = retrain(current_app._get_current_object(), get_session(), config, base_model)
+        report = retrain(
+            current_app._get_current_object(), get_session(), config, base_model, force=force
+        )
     except RetrainError as exc:
         _fail(str(exc))
     if as_json:
@@ -151,11 +155,23 @@ def retrain_command(
                     "loss_after": report.training.loss_after,
                     "before": report.before,
                     "after": report.after,
+                    "activated": report.activated,
+                    "promotion": report.promotion,
                 }
             )
         )
         return
-    click.echo(f"Model version {report.version_name} is active ({report.seconds:.1f}s).")
+    promotion = report.promotion
+    state = "is active" if report.activated else "was saved but NOT activated"
+    click.echo(f"Model version {report.version_name} {state} ({report.seconds:.1f}s).")
+    active_text = f"{promotion['active']:.3f}" if promotion["active"] is not None else "-"
+    click.echo(
+        f"Promotion guard: {promotion['reason']} (overall accuracy, calibrated: candidate "
+        f"{promotion['candidate']:.3f} vs active {active_text}, tolerance "
+        f"{promotion['tolerance']})."
+    )
+    if not report.activated:
+        click.echo(f"Use `flask model activate {report.version_name}` or retrain --force.")
     click.echo(
         f"Training loss {report.training.loss_before:.4f} -> {report.training.loss_after:.4f} "
         f"over {report.training.steps} steps on {report.training.device}."

@@ -38,7 +38,12 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         ),
         "BOT_SEED_ON_EMPTY": env.get("BOT_SEED_ON_EMPTY", "1") != "0",
         "BOT_MAX_MESSAGE_CHARS": int(env.get("BOT_MAX_MESSAGE_CHARS", "4000")),
+        "BOT_PROMOTION_TOLERANCE": float(env.get("BOT_PROMOTION_TOLERANCE", "0.0")),
+        "BOT_KEEP_VERSIONS": int(env.get("BOT_KEEP_VERSIONS", "5")),
         "TELEGRAM_BOT_TOKEN": env.get("TELEGRAM_BOT_TOKEN"),
         "TELEGRAM_WEBHOOK_SECRET": env.get("TELEGRAM_WEBHOOK_SECRET"),
         "TELEGRAM_API_URL": env.get("TELEGRAM_API_URL", "https://api.telegram.org/bot"),
+        "TELEGRAM_RATE_LIMIT": int(env.get("TELEGRAM_RATE_LIMIT", "20")),
+        "TELEGRAM_TIMEOUT": float(env.get("TELEGRAM_TIMEOUT", "10")),
+        "BOT_AMBIGUITY_MARGIN": _float_or_none(env.get("BOT_AMBIGUITY_MARGIN")),
     }

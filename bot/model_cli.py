@@ -7,12 +7,71 @@ import time
 
 import click
 from flask.cli import AppGroup
+from sqlalchemy import select
 
+from bot.db import get_session
+from bot.models import ModelVersion
+from bot.versions import activate
+from bot.versions import delete_version
+from bot.versions import find_version
 from training.embedded_e5 import EmbeddedE5Error
 from training.embedded_e5 import directory_size
 from training.embedded_e5 import embedded_e5_path
 
-model_cli = AppGroup("model", help="Manage embedding models.")
+model_cli = AppGroup("model", help="Manage embedding models and model versions.")
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+def _figure(version: ModelVersion, key: str) -> str:
+    value = (version.metrics or {}).get("eval", {}).get(key)
+    return f"{value:.3f}" if isinstance(value, float) else "-"
+
+
+@model_cli.command("list")
+def list_command() -> None:
+    """List model versions with their evaluation figures; * marks the active one."""
+    versions = get_session().scalars(select(ModelVersion).order_by(ModelVersion.id)).all()
+    if not versions:
+        click.echo("No model versions yet: ask the bot something or run `flask retrain`.")
+        return
+    click.echo(f"  {'version':<8} {'created':<17} {'acc@1':>6} {'overall':>7} {'thresh':>6}  base")
+    for version in versions:
+        marker = "*" if version.active else " "
+        tuned = "fine-tuned " if (version.metrics or {}).get("fine_tuned") else ""
+        click.echo(
+            f"{marker} {version.name:<8} {version.created_at:%Y-%m-%d %H:%M} "
+            f"{_figure(version, 'accuracy_at_1'):>6} {_figure(version, 'overall_accuracy'):>7} "
+            f"{version.threshold:>6.3f}  {tuned}{version.base_model}"
+        )
+
+
+@model_cli.command("activate")
+@click.argument("name")
+def activate_command(name: str) -> None:
+    """Serve VERSION (also a rollback); running servers switch on their next message."""
+    session = get_session()
+    try:
+        version = find_version(session, name)
+    except LookupError as exc:
+        _fail(str(exc))
+    activate(session, version)
+    click.echo(f"Model version {version.name} is active.")
+
+
+@model_cli.command("delete")
+@click.argument("name")
+def delete_command(name: str) -> None:
+    """Delete an inactive VERSION's files and record."""
+    session = get_session()
+    try:
+        delete_version(session, find_version(session, name))
+    except (LookupError, ValueError) as exc:
+        _fail(str(exc))
+    click.echo(f"Model version {name} deleted.")
 
 
 @model_cli.command("import-e5")
@@ -23,8 +82,7 @@ def import_e5_command(force: bool) -> None:
     try:
         path = embedded_e5_path(force=force)
     except EmbeddedE5Error as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(1)
+        _fail(str(exc))
     size_mb = directory_size(path) / 1e6
     click.echo(f"{path} ({size_mb:.1f} MB, {time.perf_counter() - started:.1f} s)")
     click.echo("Use it with BOT_BASE_MODEL=embedded:multilingual-e5-small")

@@ -6,6 +6,7 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,15 @@ from bot.serving import serving
 from bot.versions import activate
 from bot.versions import models_dir
 from bot.versions import next_version_name
+from bot.versions import prune_versions
 from bot.versions import write_metrics
+from bot.versions import write_model_card
 from training.mnrl import TrainingConfig
 from training.mnrl import TrainingResult
 from training.mnrl import fine_tune_mnrl
 
 logger = logging.getLogger(__name__)
+VERSION_METRICS = ("fine_tuned", "training", "eval", "eval_before", "promotion")
 
 
 class RetrainError(RuntimeError):
@@ -43,12 +47,60 @@ class RetrainReport:
     before: dict[str, Any]
     after: dict[str, Any]
     seconds: float
+    promotion: dict[str, Any]
+
+    @property
+    def activated(self) -> bool:
+        return bool(self.promotion["activated"])
+
+
+def promotion_decision(
+    active: dict[str, Any] | None, candidate: dict[str, Any], tolerance: float, force: bool
+) -> dict[str, Any]:
+    """Activate only a candidate that is not worse than the active version, unless forced.
+
+    Both are scored the same way: weight and threshold calibrated on the same evaluation file.
+    """
+    candidate_score = candidate["overall_accuracy"]
+    active_score = active["overall_accuracy"] if active else None
+    not_worse = active_score is None or candidate_score >= active_score - tolerance
+    if force and not not_worse:
+        reason = "forced"
+    elif active_score is None:
+        reason = "no active version"
+    elif not_worse:
+        reason = "not worse than the active version"
+    else:
+        reason = "worse than the active version"
+    return {
+        "activated": bool(force or not_worse),
+        "reason": reason,
+        "metric": "overall_accuracy",
+        "active": active_score,
+        "candidate": candidate_score,
+        "tolerance": tolerance,
+        "forced": force,
+    }
 
 
 def retrain(
-    app: Flask, session, config: TrainingConfig | None = None, base_model: str | None = None
-) -> RetrainReport:  # noqa: ANN001
-    """Train from the base model on the database's pairs and activate the result."""
+    app: Flask,
+    session,  # noqa: ANN001
+    config: TrainingConfig | None = None,
+    base_model: str | None = None,
+    *,
+    force: bool = False,
+    progress: Callable[[str], None] | None = None,
+    callbacks: list[Any] | None = None,
+) -> RetrainReport:
+    """Train from the base model on the database's pairs; activate the result if not worse.
+
+    The new version is always saved; `force` activates it even when it scores worse.
+
+    `progress` is told each phase's name; `callbacks` (transformers TrainerCallbacks) see
+    every training step. Both exist for the admin UI's progress display.
+    """
+    report_phase = progress or (lambda _phase: None)
     started = time.perf_counter()
     config = config or TrainingConfig()
     base_model = base_model or app.config["BOT_BASE_MODEL"]
@@ -61,19 +113,27 @@ def retrain(
     except Exception as exc:
         raise RetrainError(f"cannot start retraining: {exc}") from exc
     before: dict[str, Any] = {}
+    active_calibrated: dict[str, Any] | None = None
+    report_phase("measuring the serving model")
     if current.matcher is not None:
+        active_scores = evaluation.scores(current.matcher)
         before = measure(
-            evaluation.scores(current.matcher),
+            active_scores,
             evaluation.expected,
             current.matcher.semantic_weight,
             current.threshold,
         )
+        active_calibrated = calibrate_and_measure(active_scores, evaluation.expected)[1]
 
     root = models_dir(app)
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
     try:
-        training = fine_tune_mnrl(base_model, examples, staging / "model", config)
+        report_phase("training")
+        training = fine_tune_mnrl(
+            base_model, examples, staging / "model", config, callbacks=callbacks
+        )
+        report_phase("building the index and calibrating")
         matcher = Matcher.build(SentenceEncoder(str(staging / "model")), phrasings)
         calibration, after = calibrate_and_measure(evaluation.scores(matcher), evaluation.expected)
         matcher.semantic_weight = calibration.semantic_weight
@@ -97,6 +157,9 @@ def retrain(
             "eval_file": eval_file,
             "eval_before": before,
             "eval": after,
+            "promotion": promotion_decision(
+                active_calibrated, after, app.config["BOT_PROMOTION_TOLERANCE"], force
+            ),
         }
         write_metrics(staging, record)
         staging.rename(directory)
@@ -104,23 +167,31 @@ def retrain(
         shutil.rmtree(staging, ignore_errors=True)
         raise RetrainError(f"retraining failed, the serving model is unchanged: {exc}") from exc
 
+    report_phase("activating")
     try:
         version = ModelVersion(
             name=name,
             path=str(directory),
             model_path=str(directory / "model"),
             base_model=base_model,
-            metrics={k: record[k] for k in ("fine_tuned", "training", "eval", "eval_before")},
+            metrics={key: record[key] for key in VERSION_METRICS},
             threshold=calibration.threshold,
             semantic_weight=calibration.semantic_weight,
             margin=after["margin"],
         )
         session.add(version)
         session.flush()
-        activate(session, version)
+        if record["promotion"]["activated"]:
+            activate(session, version)
+        else:
+            session.commit()
     except Exception as exc:
         session.rollback()
         shutil.rmtree(directory, ignore_errors=True)
         raise RetrainError(f"could not record the new version, nothing changed: {exc}") from exc
-    logger.info("model version %s active", name)
-    return RetrainReport(name, training, before, after, time.perf_counter() - started)
+    write_model_card(directory, name, record)
+    prune_versions(app, session, app.config["BOT_KEEP_VERSIONS"])
+    logger.info("model version %s saved: %s", name, record["promotion"]["reason"])
+    return RetrainReport(
+        name, training, before, after, time.perf_counter() - started, record["promotion"]
+    )

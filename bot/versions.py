@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,43 @@ def write_metrics(directory: Path, record: dict[str, Any]) -> None:
     (directory / "metrics.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
 
 
+def write_model_card(directory: Path, name: str, record: dict[str, Any]) -> None:
+    from training.model_card import render_model_card
+
+    (directory / "README.md").write_text(render_model_card(name, record), encoding="utf-8")
+
+
+def find_version(session: Session, name: str) -> ModelVersion:
+    version = session.scalars(select(ModelVersion).where(ModelVersion.name == name)).first()
+    if version is None:
+        known = ", ".join(session.scalars(select(ModelVersion.name).order_by(ModelVersion.id)))
+        raise LookupError(f"no model version {name!r} (known: {known or 'none'})")
+    return version
+
+
+def delete_version(session: Session, version: ModelVersion) -> None:
+    """Remove an inactive version's row and directory; the active one is refused."""
+    if version.active:
+        raise ValueError(f"{version.name} is active: activate another version first")
+    path = Path(version.path)
+    session.delete(version)
+    session.commit()
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def prune_versions(app: Flask, session: Session, keep: int) -> list[str]:
+    """Delete the oldest inactive versions beyond `keep` in total (0 keeps everything)."""
+    if keep <= 0:
+        return []
+    versions = list(session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc())))
+    removed = []
+    for version in versions[keep:]:
+        if not version.active:
+            removed.append(version.name)
+            delete_version(session, version)
+    return removed
+
+
 def matcher_for(session: Session, version: ModelVersion) -> Matcher | None:
     """The version's saved index if still current, else a fresh one built and saved."""
     phrasings = indexed_phrasings(session)
@@ -90,7 +128,14 @@ def bootstrap_version(app: Flask, session: Session) -> ModelVersion | None:
             logger.warning("not calibrating on %s: %s", eval_file, exc)
     matcher.semantic_weight = weight
     matcher.save(directory / "index")
-    write_metrics(directory, {"base_model": base_model, "fine_tuned": False, "eval": figures})
+    record = {
+        "base_model": base_model,
+        "fine_tuned": False,
+        "eval_file": eval_file,
+        "eval": figures,
+    }
+    write_metrics(directory, record)
+    write_model_card(directory, name, record)
     version = ModelVersion(
         name=name,
         path=str(directory),

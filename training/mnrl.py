@@ -9,6 +9,7 @@ from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -52,6 +53,8 @@ def fine_tune_mnrl(
     pairs: list[tuple[str, str]],
     output_dir: str | Path,
     config: TrainingConfig | None = None,
+    *,
+    callbacks: list[Any] | None = None,
 ) -> TrainingResult:
     """Train and save a model to `output_dir`; raise on any failure, leaving nothing else touched.
 
@@ -97,7 +100,12 @@ def fine_tune_mnrl(
         prompts=prompt,
     )
     trainer = SentenceTransformerTrainer(
-        model=model, args=args, train_dataset=dataset, eval_dataset=dataset, loss=loss
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        eval_dataset=dataset,
+        loss=loss,
+        callbacks=callbacks,
     )
     loss_before = trainer.evaluate()["eval_loss"]
     trainer.train()

@@ -1,0 +1,113 @@
+"""A sentence-transformers-style model card (README.md) for each model version, offline.
+
+The FinBuddy card reported no evaluation at all; ours always carry the metrics the version was
+promoted on, plus loss, hyperparameters and dataset sizes.
+"""
+
+from __future__ import annotations
+
+import platform
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from typing import Any
+
+HEADLINE = (
+    "accuracy_at_1",
+    "accuracy_at_3",
+    "mrr",
+    "oos_precision",
+    "oos_recall",
+    "overall_accuracy",
+    "overall_accuracy_cv",
+    "threshold",
+    "margin",
+)
+
+
+def _version_of(package: str) -> str:
+    try:
+        return package_version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def render_model_card(name: str, record: dict[str, Any]) -> str:
+    """Markdown with YAML front matter; `record` is the version's metrics.json content."""
+    evaluation = record.get("eval") or {}
+    training = record.get("training") or {}
+    hyper = training.get("hyperparameters") or {}
+    base_model = record.get("base_model", "unknown")
+    lines = [
+        "---",
+        "tags:",
+        "- sentence-transformers",
+        "- sentence-similarity",
+        "- faq-bot",
+        f"- loss:{training.get('loss', 'none (base model, not fine-tuned)')}",
+        f"base_model: {base_model}",
+        "library_name: sentence-transformers",
+        "pipeline_tag: sentence-similarity",
+        "---",
+        "",
+        f"# FAQ matcher {name}",
+        "",
+        f"Base model `{base_model}`"
+        + (", fine-tuned in the FAQ bot." if record.get("fine_tuned") else ", not fine-tuned."),
+        "",
+        "## Evaluation",
+        "",
+        f"Evaluation file: `{record.get('eval_file', 'n/a')}` "
+        f"({evaluation.get('n_in_scope', '?')} in-scope, "
+        f"{evaluation.get('n_out_of_scope', '?')} out-of-scope messages). "
+        f"Fusion weights: {evaluation.get('weights', 'n/a')}.",
+        "",
+        "| metric | value |",
+        "|:--|--:|",
+    ]
+    lines += [f"| {key} | {_number(evaluation[key])} |" for key in HEADLINE if key in evaluation]
+    if evaluation.get("calibration"):
+        lines += ["", f"Calibration: {evaluation['calibration']}."]
+    promotion = record.get("promotion")
+    if promotion:
+        lines += [
+            "",
+            f"Promotion: {'activated' if promotion['activated'] else 'not activated'} "
+            f"({promotion['reason']}; {promotion['metric']} candidate "
+            f"{_number(promotion['candidate'])} vs active {_number(promotion['active'])}, "
+            f"tolerance {promotion['tolerance']}).",
+        ]
+    if training:
+        lines += [
+            "",
+            "## Training details",
+            "",
+            f"- Loss: {training.get('loss')}"
+            + (f" ({training['loss_parameters']})" if training.get("loss_parameters") else ""),
+            f"- Recipe: {training.get('recipe', 'mnrl')}",
+            f"- Batch sampler: {training.get('batch_sampler', 'default')}",
+            f"- Training examples: {training.get('n_pairs')}",
+            f"- Steps: {training.get('steps')} on {training.get('device')} "
+            f"in {training.get('seconds')} s",
+            f"- Loss on the training set: {_number(training.get('loss_before'))} → "
+            f"{_number(training.get('loss_after'))}",
+            "",
+            "### Hyperparameters",
+            "",
+        ]
+        lines += [f"- `{key}`: {value}" for key, value in sorted(hyper.items())]
+    lines += [
+        "",
+        "## Framework versions",
+        "",
+        f"- Python: {platform.python_version()}",
+        f"- Sentence Transformers: {_version_of('sentence-transformers')}",
+        f"- Transformers: {_version_of('transformers')}",
+        f"- PyTorch: {_version_of('torch')}",
+        f"- FAISS: {_version_of('faiss-cpu')}",
+        "",
+    ]
+    return "\n".join(lines)
