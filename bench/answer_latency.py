@@ -1,6 +1,6 @@
 """p50/p99 latency of answer() in-process and of POST /api/chat through waitress on localhost.
 
-python bench/answer_latency.py [--repeats 300] [--base-model embedded:all-minilm-l6-v2]
+python bench/answer_latency.py [--repeats 300] [--base-model embedded:multilingual-e5-small]
 """
 
 from __future__ import annotations
@@ -8,14 +8,16 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import socket
 import threading
 import time
 
+from common import free_port
 from common import peak_rss_mb
 from common import percentiles
 from common import temp_app
 from common import time_calls
+
+from bot.config import DEFAULT_BASE_MODEL
 
 MESSAGES = [
     "min, dashboard aku kosong knp ya",
@@ -25,16 +27,10 @@ MESSAGES = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=300)
-    parser.add_argument("--base-model", default="embedded:all-minilm-l6-v2")
+    parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
     parser.add_argument("--threads", type=int, default=4, help="waitress worker threads")
     args = parser.parse_args()
 

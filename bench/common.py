@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import socket
 import statistics
 import tempfile
 import time
@@ -41,6 +42,13 @@ def time_calls(call: Callable[[], object], repeats: int, warmup: int = 5) -> lis
         call()
         samples.append((time.perf_counter() - started) * 1000)
     return samples
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that is free right now, for a server the benchmark starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def peak_rss_mb() -> float:

@@ -12,6 +12,7 @@ import time
 
 from common import peak_rss_mb
 
+from bot.config import DEFAULT_BASE_MODEL
 from bot.config import SHIPPED_DATA
 from bot.matcher import Matcher
 from bot.matcher import Phrasing
@@ -40,7 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--phrasings-per-faq", type=int, default=1)
-    parser.add_argument("--base-model", default="embedded:all-minilm-l6-v2")
+    parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
     args = parser.parse_args()
     encoder = encoder_for(args.base_model)
     encoder.encode(["warm up"])

@@ -1,6 +1,6 @@
 """Semantic vs lexical vs hybrid matching on the evaluation file, and their answer latency.
 
-    python bench/matcher_comparison.py [--model embedded:all-minilm-l6-v2 | PATH] [--repeats 200]
+    python bench/matcher_comparison.py [--model NAME_OR_PATH] [--repeats 200]
 
 Every threshold (and the hybrid weight) is calibrated on the evaluation file; `cv` is the
 overall accuracy when calibrating on 4/5 and measuring on the other 1/5.
@@ -17,6 +17,7 @@ from common import time_calls
 
 from bot.catalog import active_faqs
 from bot.catalog import indexed_phrasings
+from bot.config import DEFAULT_BASE_MODEL
 from bot.db import get_session
 from bot.evaluation_set import EvaluationSet
 from bot.matcher import Matcher
@@ -43,7 +44,7 @@ def row(label: str, matcher: Matcher, evaluation: EvaluationSet, weights: tuple)
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", default="embedded:all-minilm-l6-v2")
+    parser.add_argument("--model", default=DEFAULT_BASE_MODEL)
     parser.add_argument("--repeats", type=int, default=200)
     args = parser.parse_args()
     app = temp_app(BOT_BASE_MODEL=args.model)

@@ -2,7 +2,7 @@
 
 Runs the real CLI in a fresh instance folder, exactly as a user would:
 
-    python bench/retrain_eval.py [--base-model embedded:all-minilm-l6-v2] [-- extra retrain args]
+    python bench/retrain_eval.py [--base-model NAME] [-- extra retrain args]
 """
 
 from __future__ import annotations
@@ -16,17 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from bot.config import DEFAULT_BASE_MODEL
+from training.evaluation import HEADLINE_METRICS as KEYS
+
 ROOT = Path(__file__).resolve().parent.parent
 EVAL_FILE = ROOT / "faq_data" / "finbuddy_eval.csv"
-KEYS = (
-    "accuracy_at_1",
-    "accuracy_at_3",
-    "mrr",
-    "oos_precision",
-    "oos_recall",
-    "overall_accuracy",
-    "threshold",
-)
 
 
 def flask(env: dict[str, str], *args: str) -> str:
@@ -39,7 +33,7 @@ def flask(env: dict[str, str], *args: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--base-model", default="embedded:all-minilm-l6-v2")
+    parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
     parser.add_argument("retrain_args", nargs="*")
     args = parser.parse_args()
     env = dict(

@@ -14,11 +14,13 @@ logger = logging.getLogger(__name__)
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, database (migrated, seeded when empty), API and CLI."""
+    from bot import admin
     from bot import api
     from bot import cli
     from bot import config
     from bot import db
     from bot import serving
+    from bot import telegram
     from bot.catalog import count_active_faqs
     from bot.catalog import seed
     from bot.migrations import upgrade_database
@@ -51,5 +53,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     serving.init_app(app)
     app.register_blueprint(api.bp)
+    admin.init_app(app)  # the /admin web UI and `flask create-admin`
     cli.init_app(app)
+    telegram.init_app(app)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from dataclasses import field
 
+from flask import Flask
 from flask import current_app
 from sqlalchemy.orm import Session
 
@@ -53,6 +54,12 @@ def clean_message(message: object, max_chars: int) -> str:
     return text
 
 
+def _margin(app: Flask, version_margin: float) -> float:
+    """BOT_AMBIGUITY_MARGIN, when set, overrides the active version's calibrated margin."""
+    override = app.config.get("BOT_AMBIGUITY_MARGIN")
+    return version_margin if override is None else float(override)
+
+
 def answer(message: object, channel: str, session: Session | None = None, k: int = 3) -> Reply:
     """Reply with the nearest FAQ's answer, or the fallback below the threshold; log it."""
     app = current_app
@@ -82,7 +89,7 @@ def answer(message: object, channel: str, session: Session | None = None, k: int
             faq.question,
             best.score,
             False,
-            ambiguous=best.score - runner_up < model.margin,
+            ambiguous=best.score - runner_up < _margin(app, model.margin),
             model_version=model.version_name,
             threshold=model.threshold,
             candidates=candidates,

@@ -28,6 +28,9 @@ from bot.serving import serving
 from bot.versions import rebuild_index
 from bot.versions import recalibrate
 from training.mnrl import TrainingConfig
+from training.recipes import LOSSES
+from training.recipes import RECIPES
+from training.recipes import prepare_recipe
 
 
 def _fail(message: str) -> None:
@@ -62,20 +65,29 @@ def seed_command(faq_file: str | None, pairs_file: str | None) -> None:
     _reindex()
 
 
+def _import(path: str, importer, label: str) -> None:  # noqa: ANN001
+    """Run one all-or-nothing import, report it, and re-index on success."""
+    session = get_session()
+    try:
+        summary = importer(session, path)
+        session.commit()
+    except CsvValidationError as exc:
+        session.rollback()
+        _fail(str(exc))
+    click.echo(f"Imported {path}: {label.format(s=summary)}.")
+    _reindex()
+
+
 @click.command("import-faq")
 @with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def import_faq_command(path: str) -> None:
     """Create or update FAQs from a CSV (question,answer,category,alternates)."""
-    session = get_session()
-    try:
-        summary = catalog.import_faqs(session, read_faq_csv(path), path)
-        session.commit()
-    except CsvValidationError as exc:
-        session.rollback()
-        _fail(str(exc))
-    click.echo(f"Imported {path}: {summary.created} created, {summary.updated} updated.")
-    _reindex()
+    _import(
+        path,
+        lambda session, p: catalog.import_faqs(session, read_faq_csv(p), p),
+        "{s.created} created, {s.updated} updated",
+    )
 
 
 @click.command("import-pairs")
@@ -83,17 +95,11 @@ def import_faq_command(path: str) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def import_pairs_command(path: str) -> None:
     """Add training pairs from a CSV (paraphrase,question)."""
-    session = get_session()
-    try:
-        summary = catalog.import_pairs(session, read_pairs_csv(path), "import")
-        session.commit()
-    except CsvValidationError as exc:
-        session.rollback()
-        _fail(str(exc))
-    click.echo(
-        f"Imported {path}: {summary.pairs_added} pairs added, {summary.pairs_skipped} skipped."
+    _import(
+        path,
+        lambda session, p: catalog.import_pairs(session, read_pairs_csv(p), "import"),
+        "{s.pairs_added} pairs added, {s.pairs_skipped} skipped",
     )
-    _reindex()
 
 
 @click.command("export-faq")
@@ -108,43 +114,109 @@ def export_faq_command(path: str, include_inactive: bool) -> None:
         click.echo(f"Exported {len(rows)} FAQs to {path}.")
 
 
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 @click.command("retrain")
 @with_appcontext
+@click.option(
+    "--recipe",
+    type=click.Choice(RECIPES),
+    default="mnrl",
+    show_default=True,
+    help="mnrl: the database's pairs; cosine: a scored-pairs --data file; triplet: an "
+    "anchor,positive,negative --data file.",
+)
+@click.option(
+    "--data",
+    "data_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Training CSV for --recipe cosine (sentence1,sentence2,score) or triplet.",
+)
+@click.option(
+    "--loss",
+    type=click.Choice(sorted({name for names in LOSSES.values() for name in names})),
+    help="cosine recipe: cosine (CosineSimilarityLoss, default) or cosent (CoSENTLoss).",
+)
+@click.option(
+    "--hard-negatives",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="mnrl recipe: add N mined negatives (other FAQs' questions) per pair.",
+)
 @click.option("--epochs", type=float, default=TrainingConfig.epochs, show_default=True)
 @click.option("--batch-size", type=int, default=TrainingConfig.batch_size, show_default=True)
 @click.option("--lr", type=float, default=TrainingConfig.learning_rate, show_default=True)
+@click.option("--warmup-ratio", type=float, default=TrainingConfig.warmup_ratio, show_default=True)
+@click.option(
+    "--scale",
+    type=float,
+    default=TrainingConfig.scale,
+    show_default=True,
+    help="Similarity scale of MNRL (and CoSENT).",
+)
 @click.option("--seed", type=int, default=TrainingConfig.seed, show_default=True)
 @click.option("--max-steps", type=int, default=-1, help="Stop after N steps (for quick runs).")
+@click.option(
+    "--patience",
+    type=click.IntRange(min=0),
+    default=TrainingConfig.patience,
+    show_default=True,
+    help="Stop after N epochs without improvement and keep the best epoch (0: no early "
+    "stopping; mnrl then leaves the evaluation file out of training).",
+)
 @click.option("--base-model", help="Override BOT_BASE_MODEL for this run.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--force", is_flag=True, help="Activate the new version even if it scores worse.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def retrain_command(
+    recipe: str,
+    data_file: str | None,
+    loss: str | None,
+    hard_negatives: int,
     epochs: float,
     batch_size: int,
     lr: float,
+    warmup_ratio: float,
+    scale: float,
     seed: int,
     max_steps: int,
+    patience: int,
     base_model: str | None,
     no_progress: bool,
     force: bool,
     as_json: bool,
 ) -> None:
-    """Fine-tune on the training pairs, evaluate, save and activate a new model version."""
+    """Fine-tune with a recipe, evaluate, save and activate a new model version."""
+    try:
+        chosen = prepare_recipe(recipe, data_file, loss, hard_negatives)
+    except (CsvValidationError, ValueError) as exc:
+        _fail(str(exc))
     config = TrainingConfig(
         epochs=epochs,
         batch_size=batch_size,
         learning_rate=lr,
+        warmup_ratio=warmup_ratio,
         seed=seed,
+        scale=scale,
         max_steps=max_steps,
+        patience=patience,
         progress_bar=not no_progress,
     )
     try:
         report = retrain(
-            current_app._get_current_object(), get_session(), config, base_model, force=force
+            current_app._get_current_object(),
+            get_session(),
+            config,
+            base_model,
+            force=force,
+            recipe=chosen,
         )
     except RetrainError as exc:
         _fail(str(exc))
+    evaluator = report.training.evaluator
     if as_json:
         click.echo(
             json.dumps(
@@ -153,6 +225,9 @@ def retrain_command(
                     "seconds": round(report.seconds, 2),
                     "loss_before": report.training.loss_before,
                     "loss_after": report.training.loss_after,
+                    "recipe": report.training.recipe,
+                    "evaluator": evaluator,
+                    "early_stopping": report.training.early_stopping,
                     "before": report.before,
                     "after": report.after,
                     "activated": report.activated,
@@ -176,6 +251,12 @@ def retrain_command(
         f"Training loss {report.training.loss_before:.4f} -> {report.training.loss_after:.4f} "
         f"over {report.training.steps} steps on {report.training.device}."
     )
+    if evaluator is not None:
+        click.echo(
+            f"{evaluator['name']} on {evaluator['data']}: {evaluator['metric']} "
+            f"{_score(evaluator['before'])} -> {_score(evaluator['after'])}"
+            + (f" (best epoch {evaluator['best_epoch']})" if evaluator["best_epoch"] else "")
+        )
     for key in ("accuracy_at_1", "accuracy_at_3", "mrr", "oos_recall", "overall_accuracy"):
         old = report.before.get(key)
         old_text = f"{old:.3f}" if isinstance(old, float) else "-"

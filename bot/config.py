@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-DEFAULT_BASE_MODEL = "embedded:all-minilm-l6-v2"
+DEFAULT_BASE_MODEL = "embedded:multilingual-e5-small"
 DEFAULT_FALLBACK_TEXT = (
     "Maaf, saya belum bisa menjawab pertanyaan itu. "
     "Pertanyaanmu sudah kami catat dan akan diteruskan ke tim kami."

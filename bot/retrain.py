@@ -30,7 +30,9 @@ from bot.versions import write_metrics
 from bot.versions import write_model_card
 from training.mnrl import TrainingConfig
 from training.mnrl import TrainingResult
-from training.mnrl import fine_tune_mnrl
+from training.recipes import FaqRetrievalSet
+from training.recipes import Recipe
+from training.recipes import train_recipe
 
 logger = logging.getLogger(__name__)
 VERSION_METRICS = ("fine_tuned", "training", "eval", "eval_before", "promotion")
@@ -92,10 +94,13 @@ def retrain(
     force: bool = False,
     progress: Callable[[str], None] | None = None,
     callbacks: list[Any] | None = None,
+    recipe: Recipe | None = None,
 ) -> RetrainReport:
-    """Train from the base model on the database's pairs; activate the result if not worse.
+    """Train from the base model with `recipe`; activate the result if not worse.
 
-    The new version is always saved; `force` activates it even when it scores worse.
+    The default recipe (mnrl) trains on the database's pairs; every recipe's model is indexed,
+    calibrated and judged on the FAQ evaluation file. The new version is always saved; `force`
+    activates it even when it scores worse.
 
     `progress` is told each phase's name; `callbacks` (transformers TrainerCallbacks) see
     every training step. Both exist for the admin UI's progress display.
@@ -103,6 +108,7 @@ def retrain(
     report_phase = progress or (lambda _phase: None)
     started = time.perf_counter()
     config = config or TrainingConfig()
+    recipe = recipe or Recipe()
     base_model = base_model or app.config["BOT_BASE_MODEL"]
     eval_file = app.config["BOT_EVAL_FILE"]
     try:
@@ -130,8 +136,17 @@ def retrain(
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
     try:
         report_phase("training")
-        training = fine_tune_mnrl(
-            base_model, examples, staging / "model", config, callbacks=callbacks
+        faq_set = FaqRetrievalSet(
+            evaluation.texts, evaluation.expected, [(p.faq_id, p.text) for p in phrasings]
+        )
+        training = train_recipe(
+            recipe,
+            base_model,
+            examples,
+            staging / "model",
+            config,
+            faq_set=faq_set,
+            callbacks=callbacks,
         )
         report_phase("building the index and calibrating")
         matcher = Matcher.build(SentenceEncoder(str(staging / "model")), phrasings)
@@ -143,17 +158,7 @@ def retrain(
         record = {
             "base_model": base_model,
             "fine_tuned": True,
-            "training": {
-                "loss": "MultipleNegativesRankingLoss",
-                "batch_sampler": "no_duplicates",
-                "n_pairs": training.n_pairs,
-                "steps": training.steps,
-                "seconds": round(training.seconds, 2),
-                "device": training.device,
-                "loss_before": training.loss_before,
-                "loss_after": training.loss_after,
-                "hyperparameters": config.as_dict(),
-            },
+            "training": training.record(config.as_dict()),
             "eval_file": eval_file,
             "eval_before": before,
             "eval": after,

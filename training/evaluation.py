@@ -11,6 +11,15 @@ from dataclasses import dataclass
 import numpy as np
 
 WEIGHT_GRID = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 11))
+HEADLINE_METRICS = (
+    "accuracy_at_1",
+    "accuracy_at_3",
+    "mrr",
+    "oos_precision",
+    "oos_recall",
+    "overall_accuracy",
+    "threshold",
+)
 
 
 @dataclass(frozen=True)

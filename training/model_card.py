@@ -11,17 +11,9 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from typing import Any
 
-HEADLINE = (
-    "accuracy_at_1",
-    "accuracy_at_3",
-    "mrr",
-    "oos_precision",
-    "oos_recall",
-    "overall_accuracy",
-    "overall_accuracy_cv",
-    "threshold",
-    "margin",
-)
+from training.evaluation import HEADLINE_METRICS
+
+HEADLINE = (*HEADLINE_METRICS, "overall_accuracy_cv", "margin")
 
 
 def _version_of(package: str) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from training.evaluation import HEADLINE_METRICS
 from training.evaluation import ScoreMatrix
 from training.evaluation import best_threshold
 from training.evaluation import expected_columns
@@ -446,16 +447,7 @@ def _markdown(summary: dict[str, Any]) -> str:
         "## Headline",
         "",
     ]
-    keys = (
-        "accuracy_at_1",
-        "accuracy_at_3",
-        "mrr",
-        "oos_precision",
-        "oos_recall",
-        "overall_accuracy",
-        "threshold",
-    )
-    lines += _table(["metric", "value"], [[key, figures[key]] for key in keys])
+    lines += _table(["metric", "value"], [[key, figures[key]] for key in HEADLINE_METRICS])
     lines += [
         "",
         "## Calibration",

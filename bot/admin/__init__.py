@@ -1,0 +1,34 @@
+"""Admin web UI: sign-in, FAQ editor, training pairs, inbox, test panel, import, retraining.
+
+Every page is server-rendered (Jinja) and needs a signed-in admin; every POST carries a CSRF
+token. Work that takes longer than a request (index rebuilds, retraining) runs in a background
+thread whose state the pages show.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from flask import Flask
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def init_app(app: Flask) -> None:
+    """Register CSRF protection, cookie settings, background workers, routes and CLI."""
+    # Importing the view modules attaches their routes to `bp` (once per process).
+    from bot.admin import auth
+    from bot.admin import dashboard  # noqa: F401
+    from bot.admin import faqs  # noqa: F401
+    from bot.admin import inbox  # noqa: F401
+    from bot.admin import pairs  # noqa: F401
+    from bot.admin import reindex
+    from bot.admin import retraining
+    from bot.admin import security
+    from bot.admin import testpanel  # noqa: F401
+    from bot.admin import transfer  # noqa: F401
+
+    security.init_app(app)
+    reindex.init_app(app)
+    retraining.init_app(app)
+    app.register_blueprint(bp)
+    app.cli.add_command(auth.create_admin_command)

@@ -1,0 +1,85 @@
+"""Small helpers shared by the admin views: paging, safe redirects, FAQ choices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import ceil
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import request
+from flask import url_for
+from sqlalchemy import Select
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from wtforms import SelectChoice
+
+from bot.admin import bp
+from bot.models import Faq
+
+PER_PAGE = 25
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    number: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+
+def page_number() -> int:
+    """The ?page= argument; anything odd means the first page rather than an error."""
+    try:
+        return max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        return 1
+
+
+def paginate(session: Session, statement: Select, number: int, per_page: int = PER_PAGE) -> Page:
+    total = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
+    number = min(number, max(1, ceil((total or 0) / per_page)))
+    items = list(session.scalars(statement.limit(per_page).offset((number - 1) * per_page)))
+    return Page(items, number, per_page, total or 0)
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Only redirect to paths inside /admin: a login link must not send anyone elsewhere."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or "\\" in target or not parts.path.startswith("/admin"):
+        return default
+    return target
+
+
+def faq_choices(session: Session, include_inactive: bool = False) -> list[SelectChoice]:
+    """FAQs for a select box, by question; values are ids (as the forms' coerce=int reads)."""
+    statement = select(Faq.id, Faq.question, Faq.active).order_by(Faq.question)
+    if not include_inactive:
+        statement = statement.where(Faq.active.is_(True))
+    return [
+        SelectChoice(str(faq_id), question if active else f"{question} (inactive)")
+        for faq_id, question, active in session.execute(statement)
+    ]
+
+
+@bp.app_template_global()
+def page_url(number: int) -> str:
+    """This page's URL with another ?page= (macros see globals, not the request context)."""
+    args = request.args.to_dict()
+    args["page"] = str(number)
+    return url_for(request.endpoint or "admin.dashboard", **(request.view_args or {}), **args)

@@ -1,0 +1,254 @@
+"""FAQ editor: list, search, create, edit, (de)activate and delete FAQs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from sqlalchemy import func
+from sqlalchemy import or_
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import selectinload
+
+from bot.admin import bp
+from bot.admin.common import page_number
+from bot.admin.common import paginate
+from bot.admin.common import safe_next
+from bot.admin.forms import ActionForm
+from bot.admin.forms import FaqForm
+from bot.admin.inbox_actions import finish_created_faq
+from bot.admin.inbox_actions import parse_ids
+from bot.admin.inbox_actions import pending_queries
+from bot.admin.reindex import reindexer
+from bot.catalog import question_lookup
+from bot.csv_io import normalise_key
+from bot.db import get_session
+from bot.models import AlternateQuestion
+from bot.models import Faq
+from bot.models import TrainingPair
+from bot.serving import serving
+from bot.versions import active_version
+
+DEFAULT_NEAR_DUPLICATE = 0.9
+
+
+def ownership_problems(
+    session: Session, faq_id: int | None, question: str, alternates: list[str]
+) -> dict[str, list[str]]:
+    """A question or alternate owned by another FAQ would make answers ambiguous: refuse it."""
+    lookup = question_lookup(session)
+    problems: dict[str, list[str]] = {}
+    owner = lookup.get(normalise_key(question))
+    if owner is not None and owner != faq_id:
+        problems.setdefault("question", []).append(
+            f"FAQ #{owner} already has this question (or an alternate equal to it)."
+        )
+    for alternate in alternates:
+        owner = lookup.get(normalise_key(alternate))
+        if owner is not None and owner != faq_id:
+            problems.setdefault("alternates", []).append(
+                f"{alternate!r} already belongs to FAQ #{owner}."
+            )
+    return problems
+
+
+def near_duplicates(session: Session, question: str, faq_id: int) -> list[tuple[Faq, float]]:
+    """Other FAQs whose phrasings embed almost like `question` (served encoder, cosine)."""
+    if active_version(session) is None:
+        return []
+    model = serving(current_app._get_current_object()).current(session)
+    if model.matcher is None:
+        return []
+    limit = float(current_app.config.get("ADMIN_NEAR_DUPLICATE", DEFAULT_NEAR_DUPLICATE))
+    scores = model.matcher.score_matrix([question], lexical=False)
+    found: list[tuple[Faq, float]] = []
+    for column, other_id in enumerate(scores.faq_ids):
+        similarity = float(scores.semantic[0, column])
+        if int(other_id) != faq_id and similarity >= limit:
+            other = session.get(Faq, int(other_id))
+            if other is not None:
+                found.append((other, similarity))
+    return sorted(found, key=lambda pair: -pair[1])[:5]
+
+
+def apply_form(session: Session, faq: Faq, form: FaqForm) -> bool:
+    """Copy the form onto `faq` if nothing conflicts; else put the reasons on the form."""
+    alternates = form.alternate_list()
+    problems = ownership_problems(session, faq.id, form.question.data, alternates)
+    for field_name, messages in problems.items():
+        getattr(form, field_name).errors.extend(messages)
+    if problems:
+        return False
+    faq.question = form.question.data
+    faq.answer = form.answer.data
+    faq.category = form.category.data or ""
+    faq.active = bool(form.active.data)
+    kept = {normalise_key(a.text): a for a in faq.alternates}
+    faq.alternates = [kept.get(normalise_key(t)) or AlternateQuestion(text=t) for t in alternates]
+    for alternate, text in zip(faq.alternates, alternates, strict=True):
+        alternate.text = text
+    return True
+
+
+def _save(session: Session, faq: Faq, form: FaqForm) -> bool:
+    """Validate, write and commit in one go; on any problem nothing is written."""
+    if not form.validate_on_submit():
+        return False
+    if not apply_form(session, faq, form):
+        session.rollback()
+        return False
+    if faq.id is None:
+        session.add(faq)
+    try:
+        session.flush()
+        if form.queries.data:
+            finish_created_faq(session, faq, parse_ids(form.queries.data))
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        form.question.errors.append("Another FAQ has this question.")
+        return False
+    for other, similarity in near_duplicates(session, faq.question, faq.id):
+        flash(
+            f"Warning: this question is nearly identical to FAQ #{other.id} "
+            f"“{other.question}” (similarity {similarity:.2f}). Saved anyway; "
+            "merge them if they mean the same.",
+            "warning",
+        )
+    reindexer(current_app._get_current_object()).request()
+    return True
+
+
+@bp.get("/faqs")
+def faq_list() -> Any:
+    session = get_session()
+    q = " ".join(request.args.get("q", "").split())
+    category = request.args.get("category", "")
+    status = request.args.get("status", "active")
+    pending_pairs = (
+        select(func.count(TrainingPair.id))
+        .where(TrainingPair.faq_id == Faq.id, TrainingPair.approved.is_(False))
+        .scalar_subquery()
+    )
+    statement = select(Faq).options(selectinload(Faq.alternates), selectinload(Faq.training_pairs))
+    if q:
+        like = f"%{q}%"
+        statement = statement.where(
+            or_(
+                Faq.question.ilike(like),
+                Faq.answer.ilike(like),
+                Faq.alternates.any(AlternateQuestion.text.ilike(like)),
+            )
+        )
+    if category:
+        statement = statement.where(Faq.category == category)
+    if status in ("active", "inactive"):
+        statement = statement.where(Faq.active.is_(status == "active"))
+    page = paginate(session, statement.order_by(Faq.id), page_number())
+    categories = [
+        c for c in session.scalars(select(Faq.category).distinct().order_by(Faq.category)) if c
+    ]
+    pending = {
+        faq_id: count
+        for faq_id, count in session.execute(
+            select(Faq.id, pending_pairs).where(Faq.id.in_([f.id for f in page.items]))
+        )
+    }
+    return render_template(
+        "admin/faq_list.html",
+        page=page,
+        q=q,
+        category=category,
+        status=status,
+        categories=categories,
+        pending=pending,
+        action_form=ActionForm(),
+    )
+
+
+@bp.route("/faqs/new", methods=["GET", "POST"])
+def faq_new() -> Any:
+    session = get_session()
+    form = FaqForm()
+    if request.method == "GET":
+        ids = parse_ids(request.args.get("queries", ""))
+        queries = pending_queries(session, ids)
+        if queries:
+            form.queries.data = ",".join(str(q.id) for q in queries)
+            form.question.data = queries[0].text[:500]
+    faq = Faq()
+    if _save(session, faq, form):
+        flash(f"FAQ #{faq.id} created; the bot answers it as soon as the index is rebuilt.", "ok")
+        return redirect(url_for("admin.faq_edit", faq_id=faq.id))
+    status = 422 if form.errors else 200
+    queries = pending_queries(session, parse_ids(form.queries.data or ""))
+    return render_template("admin/faq_form.html", form=form, faq=None, queries=queries), status
+
+
+@bp.route("/faqs/<int:faq_id>", methods=["GET", "POST"])
+def faq_edit(faq_id: int) -> Any:
+    session = get_session()
+    faq = session.get(Faq, faq_id)
+    if faq is None:
+        return render_template("admin/error.html", title="No such FAQ", message=""), 404
+    form = FaqForm(obj=faq if request.method == "GET" else None)
+    if request.method == "GET":
+        form.alternates.data = "\n".join(a.text for a in faq.alternates)
+    if _save(session, faq, form):
+        flash("Saved; the bot answers with the change as soon as the index is rebuilt.", "ok")
+        return redirect(url_for("admin.faq_edit", faq_id=faq.id))
+    status = 422 if form.errors else 200
+    return (
+        render_template(
+            "admin/faq_form.html",
+            form=form,
+            faq=faq,
+            queries=[],
+            pairs=faq.training_pairs,
+            action_form=ActionForm(),
+        ),
+        status,
+    )
+
+
+@bp.post("/faqs/<int:faq_id>/toggle")
+def faq_toggle(faq_id: int) -> Any:
+    session = get_session()
+    faq = session.get(Faq, faq_id)
+    if faq is None:
+        return render_template("admin/error.html", title="No such FAQ", message=""), 404
+    if not faq.active:
+        problems = ownership_problems(
+            session, faq.id, faq.question, [a.text for a in faq.alternates]
+        )
+        if problems:
+            flash(" ".join(sum(problems.values(), [])), "error")
+            return redirect(url_for("admin.faq_edit", faq_id=faq.id))
+    faq.active = not faq.active
+    session.commit()
+    reindexer(current_app._get_current_object()).request()
+    flash(f"FAQ #{faq.id} {'activated' if faq.active else 'deactivated'}.", "ok")
+    return redirect(safe_next(request.form.get("next"), url_for("admin.faq_list")))
+
+
+@bp.route("/faqs/<int:faq_id>/delete", methods=["GET", "POST"])
+def faq_delete(faq_id: int) -> Any:
+    """GET asks for confirmation (no JavaScript here); POST deletes with pairs and alternates."""
+    session = get_session()
+    faq = session.get(Faq, faq_id)
+    if faq is None:
+        return render_template("admin/error.html", title="No such FAQ", message=""), 404
+    if request.method == "GET":
+        return render_template("admin/faq_delete.html", faq=faq, action_form=ActionForm())
+    session.delete(faq)
+    session.commit()
+    reindexer(current_app._get_current_object()).request()
+    flash(f"FAQ #{faq_id} “{faq.question}” deleted.", "ok")
+    return redirect(url_for("admin.faq_list"))

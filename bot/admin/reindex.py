@@ -1,0 +1,74 @@
+"""Rebuild the active version's index in the background after FAQ edits.
+
+Edits commit at once and the page returns; one worker thread per app re-indexes, folding a
+burst of edits into one rebuild. `wait()` lets tests (and the test panel) block until every
+edit made so far is being served.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import Flask
+
+from bot.db import new_session
+from bot.versions import rebuild_index
+
+logger = logging.getLogger(__name__)
+
+
+class Reindexer:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._condition = threading.Condition()
+        self._requested = 0
+        self._done = 0
+        self._running = False
+        self.last_error: str | None = None
+
+    def request(self) -> int:
+        """Ask for a rebuild that includes every change committed so far; returns a ticket."""
+        with self._condition:
+            self._requested += 1
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._work, name="admin-reindex", daemon=True).start()
+            return self._requested
+
+    @property
+    def pending(self) -> bool:
+        with self._condition:
+            return self._done < self._requested
+
+    def wait(self, timeout: float | None = 120.0) -> bool:
+        """Block until every rebuild requested before this call has finished."""
+        with self._condition:
+            target = self._requested
+            return self._condition.wait_for(lambda: self._done >= target, timeout)
+
+    def _work(self) -> None:
+        while True:
+            with self._condition:
+                if self._done >= self._requested:
+                    self._running = False
+                    return
+                target = self._requested
+            try:
+                with self.app.app_context(), new_session(self.app) as session:
+                    rebuild_index(self.app, session)
+                self.last_error = None
+            except Exception as exc:  # the thread must survive to serve the next request
+                logger.exception("index rebuild failed")
+                self.last_error = str(exc)
+            with self._condition:
+                self._done = target
+                self._condition.notify_all()
+
+
+def reindexer(app: Flask) -> Reindexer:
+    return app.extensions["admin_reindexer"]
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["admin_reindexer"] = Reindexer(app)

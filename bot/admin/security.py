@@ -1,0 +1,57 @@
+"""CSRF protection and session-cookie settings for the admin UI."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import timedelta
+
+from flask import Flask
+from flask import Response
+from flask_wtf.csrf import CSRFProtect
+
+logger = logging.getLogger(__name__)
+
+csrf = CSRFProtect()
+
+DEV_SECRET_KEY = "dev-only-change-me"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# No scripts at all; inline styles only for the dashboard's bar heights.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def secure_cookies(app: Flask) -> bool:
+    """Secure cookies unless debugging or testing; BOT_SECURE_COOKIES=0/1 decides explicitly."""
+    configured = app.config.get("BOT_SECURE_COOKIES", os.environ.get("BOT_SECURE_COOKIES"))
+    if configured is None or configured == "":
+        return not (app.debug or app.testing)
+    if isinstance(configured, str):
+        return configured.strip().lower() not in ("0", "false", "no", "off")
+    return bool(configured)
+
+
+def init_app(app: Flask) -> None:
+    # Only the admin blueprint checks tokens (in its before_request): the JSON API and the
+    # Telegram webhook are authenticated otherwise and must not need a form token.
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
+    csrf.init_app(app)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure_cookies(app),
+    )
+    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=12))
+    if app.config.get("SECRET_KEY") == DEV_SECRET_KEY and not (app.debug or app.testing):
+        logger.warning("SECRET_KEY is the development default: set it before using /admin")
+
+
+def add_security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response

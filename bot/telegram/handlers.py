@@ -1,0 +1,247 @@
+"""Async PTB handlers: what the bot does with each kind of update.
+
+Blocking work (database, embedding model) runs in worker threads via `asyncio.to_thread`, so
+one slow answer never holds up the event loop that serves every other chat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+from telegram import Bot
+from telegram import InlineKeyboardMarkup
+from telegram import Message
+from telegram import ReplyParameters
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.constants import MessageEntityType
+from telegram.error import TelegramError
+from telegram.ext import Application
+from telegram.ext import ApplicationHandlerStop
+from telegram.ext import CallbackQueryHandler
+from telegram.ext import CommandHandler
+from telegram.ext import ContextTypes
+from telegram.ext import MessageHandler
+from telegram.ext import TypeHandler
+from telegram.ext import filters
+
+from bot.answering import InvalidMessage
+from bot.telegram import texts
+from bot.telegram.formatting import split_message
+from bot.telegram.keyboard import PREFIX
+from bot.telegram.keyboard import decode_pick
+from bot.telegram.keyboard import did_you_mean
+from bot.telegram.rate_limit import Verdict
+from bot.telegram.service import FaqBackend
+
+logger = logging.getLogger(__name__)
+
+GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
+
+
+def backend(context: ContextTypes.DEFAULT_TYPE) -> FaqBackend:
+    return context.bot_data["backend"]
+
+
+def _mention(username: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![\w@])@{re.escape(username)}(?!\w)", re.IGNORECASE)
+
+
+def addressed(message: Message, bot: Bot) -> bool:
+    """Private chats always; groups only on a mention of the bot or a reply to it."""
+    if message.chat.type == ChatType.PRIVATE:
+        return True
+    if message.chat.type not in GROUPS:
+        return False
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None and replied.from_user.id == bot.id:
+        return True
+    for entity in (*(message.entities or ()), *(message.caption_entities or ())):
+        if entity.type == MessageEntityType.TEXT_MENTION and entity.user is not None:
+            if entity.user.id == bot.id:
+                return True
+    content = message.text or message.caption or ""
+    return bool(bot.username) and _mention(bot.username).search(content) is not None
+
+
+def without_mention(text: str, bot: Bot) -> str:
+    return _mention(bot.username).sub(" ", text) if bot.username else text
+
+
+async def send(
+    context: ContextTypes.DEFAULT_TYPE,
+    message: Message,
+    text: str,
+    reply_markup: InlineKeyboardMarkup | None = None,
+    quote: bool = True,
+) -> None:
+    """Plain text (no parse mode, so nothing in an answer is read as markup), split to fit.
+
+    In groups the first part quotes `message`, so people see which question it answers.
+    """
+    chunks = split_message(text)
+    quote = quote and message.chat.type in GROUPS
+    for index, chunk in enumerate(chunks):
+        await context.bot.send_message(
+            chat_id=message.chat_id,
+            text=chunk,
+            message_thread_id=message.message_thread_id if message.is_topic_message else None,
+            reply_parameters=(
+                ReplyParameters(message.message_id, allow_sending_without_reply=True)
+                if quote and index == 0
+                else None
+            ),
+            reply_markup=reply_markup if index == len(chunks) - 1 else None,
+        )
+
+
+async def within_rate_limit(message: Message, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Count the message; over the chat's limit the user is told once, then ignored."""
+    verdict = backend(context).limiter.check(message.chat_id)
+    if verdict is Verdict.NOTIFY:
+        await send(context, message, texts.RATE_LIMITED)
+    return verdict is Verdict.ALLOW
+
+
+async def admitted(message: Message, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Addressed to the bot and within the chat's rate limit."""
+    return addressed(message, context.bot) and await within_rate_limit(message, context)
+
+
+async def claim_update(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Runs first: a redelivered update id stops here, so each update is answered once."""
+    if not isinstance(update, Update):
+        return
+    fresh = await asyncio.to_thread(backend(context).claim, update.update_id)
+    if not fresh:
+        logger.info("telegram update %s seen before; ignored", update.update_id)
+        raise ApplicationHandlerStop
+
+
+async def greet(message: Message, context: ContextTypes.DEFAULT_TYPE) -> None:
+    examples = await asyncio.to_thread(backend(context).examples)
+    lines = [texts.GREETING.format(name=context.bot.first_name)]
+    if examples:
+        lines += ["", texts.EXAMPLES_HEADER, *(f"• {question}" for question in examples)]
+    if message.chat.type in GROUPS:
+        lines += ["", texts.GROUP_HINT.format(username=context.bot.username)]
+    await send(context, message, "\n".join(lines))
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/start and /help: greet and show one example question per FAQ category."""
+    message = update.effective_message  # a command is addressed to us, in groups too
+    if message is not None and await within_rate_limit(message, context):
+        await greet(message, context)
+
+
+async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Answer a question; offer "did you mean" buttons when the best two are too close."""
+    message = update.effective_message
+    if message is None or not await admitted(message, context):
+        return
+    text = without_mention(message.text or "", context.bot)
+    if not text.strip() and (message.text or "").strip():
+        await greet(message, context)  # just "@bot": say what the bot can do
+        return
+    faq = backend(context)
+    try:
+        answered = await asyncio.to_thread(faq.answer_message, text)
+    except InvalidMessage:
+        polite = texts.EMPTY if not text.strip() else texts.TOO_LONG.format(limit=faq.max_chars)
+        await send(context, message, polite)
+        return
+    if answered.reply.ambiguous and len(answered.choices) > 1 and answered.query_log_id:
+        keyboard = did_you_mean(answered.query_log_id, answered.choices, faq.signing_key)
+        await send(context, message, texts.DID_YOU_MEAN, reply_markup=keyboard)
+        return
+    await send(context, message, answered.reply.text)
+
+
+async def on_pick(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A "did you mean" button: answer that FAQ and keep the choice for an admin to review."""
+    query = update.callback_query
+    if query is None:
+        return
+    faq = backend(context)
+    pick = decode_pick(query.data, faq.signing_key)
+    answer_text = await asyncio.to_thread(faq.pick, pick) if pick is not None else None
+    if answer_text is None:
+        await query.answer(texts.PICK_EXPIRED)
+        return
+    await query.answer(texts.PICK_THANKS)
+    if isinstance(query.message, Message):
+        await send(context, query.message, answer_text, quote=False)
+    elif query.message is not None:  # too old to be accessible: the chat is still known
+        for chunk in split_message(answer_text):
+            await context.bot.send_message(chat_id=query.message.chat.id, text=chunk)
+
+
+async def on_other_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Unknown button data (an old keyboard): stop the client's spinner, nothing else."""
+    if update.callback_query is not None:
+        await update.callback_query.answer(texts.PICK_EXPIRED)
+
+
+async def on_edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Edits are not re-answered; say so instead of silently ignoring them."""
+    message = update.effective_message
+    if message is not None and await admitted(message, context):
+        await send(context, message, texts.EDITED)
+
+
+async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A command we do not know; in groups only when it names this bot."""
+    message = update.effective_message
+    if message is None:
+        return
+    command = (message.text or "").split(maxsplit=1)[0]
+    target = command.partition("@")[2]
+    if message.chat.type != ChatType.PRIVATE:
+        if not target or target.lower() != (context.bot.username or "").lower():
+            return
+    if await within_rate_limit(message, context):
+        await send(context, message, texts.UNKNOWN_COMMAND)
+
+
+async def on_not_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stickers, photos, voice, documents, locations, ...: ask for text, politely."""
+    message = update.effective_message
+    if message is not None and await admitted(message, context):
+        await send(context, message, texts.NOT_TEXT)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log every failure; when our side failed (not the Bot API), apologise to the chat."""
+    update_id = update.update_id if isinstance(update, Update) else None
+    logger.error("telegram update %s failed", update_id, exc_info=context.error)
+    if isinstance(context.error, TelegramError) or not isinstance(update, Update):
+        return
+    chat = update.effective_chat
+    if chat is None:
+        return
+    try:
+        await context.bot.send_message(chat_id=chat.id, text=texts.TROUBLE)
+    except TelegramError:
+        logger.warning("could not tell chat %s about the failure", chat.id)
+
+
+def register(application: Application, faq: FaqBackend) -> None:
+    """Wire the handlers; the first group de-duplicates, the second does the work."""
+    application.bot_data["backend"] = faq
+    application.add_handler(TypeHandler(Update, claim_update), group=-1)
+    message = filters.UpdateType.MESSAGE
+    application.add_handlers(
+        [
+            CommandHandler(["start", "help"], start, filters=message),
+            CallbackQueryHandler(on_pick, pattern=rf"^{PREFIX}:"),
+            CallbackQueryHandler(on_other_callback),
+            MessageHandler(filters.UpdateType.EDITED_MESSAGE, on_edited),
+            MessageHandler(message & filters.COMMAND, on_command),
+            MessageHandler(message & filters.TEXT, on_text),
+            MessageHandler(message & ~filters.StatusUpdate.ALL, on_not_text),
+        ]
+    )
+    application.add_error_handler(on_error)

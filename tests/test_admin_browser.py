@@ -1,0 +1,196 @@
+"""The admin UI in headless Chromium against the real app under waitress.
+
+Screenshots of the main pages land in tests/artifacts/ (gitignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
+
+import pytest
+from admin_browser.server import CHROMIUM_ARGS
+from admin_browser.server import chromium_or_skip
+from admin_browser.server import live_server
+from admin_browser.server import screenshot
+from admin_browser.support import PASSWORD
+from admin_browser.support import USERNAME
+from admin_browser.support import settle
+from sqlalchemy import select
+
+from bot.admin.retraining import retrain_jobs
+from bot.db import new_session
+from bot.models import Faq
+from bot.models import QueryLog
+from bot.models import TrainingPair
+
+pytest_plugins = ["admin_browser.support"]
+
+NEW_QUESTION = "Bisakah FinBuddy terhubung ke e-wallet?"
+NEW_ANSWER = "Bisa, lewat menu Integrasi di Pengaturan."
+UNANSWERED = [
+    "cara export data ke excel gmn",
+    "Cara export data ke Excel gmn",
+    "bisa export ke excel ga min",
+    "ada fitur dark mode?",
+    "kok aplikasinya lemot banget",
+    "kok aplikasinya lemot banget",
+    "kok aplikasinya lemot banget",
+]
+
+
+@pytest.fixture
+def browser():  # noqa: ANN201
+    executable = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def seed_history(app) -> None:  # noqa: ANN001
+    """A month of plausible traffic, so the dashboard has something to draw."""
+    rng = random.Random(7)
+    now = datetime.now(timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
+    with new_session(app) as session:
+        faq_ids = session.scalars(select(Faq.id).order_by(Faq.id)).all()
+        popular = faq_ids[:8]
+        for days_ago in range(30):
+            for _ in range(rng.randint(4, 16) + (30 - days_ago) // 3):
+                fallback = rng.random() < 0.18
+                session.add(
+                    QueryLog(
+                        text="(older message)",
+                        channel=rng.choice(["telegram", "telegram", "api"]),
+                        faq_id=None if fallback else rng.choice(popular + popular[:3]),
+                        fallback=fallback,
+                        score=rng.uniform(0.1, 0.4) if fallback else rng.uniform(0.85, 0.99),
+                        review_status="ignored" if fallback else "new",
+                        created_at=now - timedelta(days=days_ago, minutes=rng.randint(0, 600)),
+                    )
+                )
+        for minutes, text in enumerate(UNANSWERED):
+            session.add(
+                QueryLog(
+                    text=text,
+                    channel="telegram",
+                    fallback=True,
+                    score=0.2,
+                    created_at=now - timedelta(minutes=minutes * 37),
+                )
+            )
+        session.commit()
+
+
+def test_admin_journey_in_a_real_browser(admin_app, browser):
+    seed_history(admin_app)
+    with live_server(admin_app) as base:
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+
+        # Sign in; the login page is all a stranger sees.
+        page.goto(f"{base}/admin/faqs")
+        assert "/admin/login" in page.url
+        page.fill("#username", USERNAME)
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base}/admin/faqs")
+        assert page.locator("h1").inner_text() == "FAQs"
+        screenshot(page, "faq-list")
+
+        # Create a FAQ with alternates.
+        page.click("text=New FAQ")
+        page.fill("#question", NEW_QUESTION)
+        page.fill("#answer", NEW_ANSWER)
+        page.fill("#category", "fitur")
+        page.fill("#alternates", "konek ke e-wallet bisa?\nFinBuddy support OVO?")
+        page.click("button:has-text('Save')")
+        page.wait_for_selector(".flash.ok")
+        assert "created" in page.locator(".flash.ok").inner_text()
+        screenshot(page, "faq-edit")
+
+        # The test panel answers it at once (it waits for the background re-index).
+        page.click("nav >> text=Test")
+        page.fill("#message", "FinBuddy support OVO?")
+        page.click("button:has-text('Ask')")
+        heading = page.locator(".reply h2").inner_text()
+        assert heading == f"Answered with “{NEW_QUESTION}”"
+        assert NEW_ANSWER in page.locator(".bot-says").inner_text()
+        assert page.locator(".candidates tbody tr").count() == 3
+        screenshot(page, "test-panel")
+
+        # Import a CSV with one bad row: the error names line and column; nothing written.
+        csv_file = (
+            "question,answer,category,alternates\n"
+            "Apa itu anggaran?,Rencana pengeluaran bulanan.,dasar,\n"
+            "Pertanyaan tanpa jawaban?,,fitur,\n"
+        )
+        page.click("nav >> text=Import / export")
+        page.set_input_files(
+            "#file",
+            files=[{"name": "faq.csv", "mimeType": "text/csv", "buffer": csv_file.encode()}],
+        )
+        page.click("button:has-text('Upload and preview')")
+        problems = page.locator("table.problems tbody tr")
+        assert problems.count() == 1
+        assert problems.first.inner_text().split("\t") == ["3", "answer", "must not be empty"]
+        assert page.locator("text=nothing imported").count() == 1
+        screenshot(page, "import-errors")
+        with new_session(admin_app) as session:
+            assert (
+                session.scalars(select(Faq).filter_by(question="Apa itu anggaran?")).first()
+                is None
+            )
+
+        # A user asks something the bot cannot answer; attach it to the new FAQ.
+        user = admin_app.test_client()
+        for text in ("min bisa sambungin ke dana gak", "min bisa sambungin ke DANA gak?"):
+            reply = user.post("/api/chat", json={"message": text, "channel": "telegram"})
+            assert reply.status_code == 200
+        with new_session(admin_app) as session:  # make sure both count as unanswered
+            for entry in session.scalars(select(QueryLog).where(QueryLog.text.like("min bisa%"))):
+                entry.fallback, entry.score = True, 0.05
+            session.commit()
+        page.click("nav >> text=Inbox")
+        cluster = page.locator("section.cluster", has_text="min bisa sambungin")
+        assert cluster.count() == 1
+        cluster.locator("select").select_option(label=NEW_QUESTION)
+        screenshot(page, "inbox")
+        cluster.locator("button:has-text('Attach to FAQ')").click()
+        page.wait_for_selector(".flash.ok")
+        assert "to FAQ #" in page.locator(".flash.ok").inner_text()
+        assert page.locator("section.cluster", has_text="min bisa sambungin").count() == 0
+        with new_session(admin_app) as session:
+            texts = session.scalars(
+                select(TrainingPair.text).join(Faq).where(Faq.question == NEW_QUESTION)
+            ).all()
+        assert "min bisa sambungin ke dana gak" in texts
+        settle(admin_app)
+
+        page.click("nav >> text=Dashboard")
+        assert page.locator(".chart .day").count() == 30
+        screenshot(page, "dashboard")
+        # Retrain (tiny model, quick settings): progress while it runs, then the metrics.
+        page.click("nav >> text=Retrain")
+        assert page.locator("table.versions tbody tr").count() == 1
+        page.fill("#epochs", "1")
+        page.fill("#learning_rate", "0.001")
+        page.click("button:has-text('Start retraining')")
+        assert "started" in page.locator(".flash.ok").inner_text()
+        screenshot(page, "retrain-running")
+        assert retrain_jobs(admin_app).wait(timeout=600)
+        page.goto(f"{base}/admin/retrain")
+        assert page.get_by_text("Created v2 in").count() == 1
+        assert page.locator("table.versions tbody tr").count() == 2
+        screenshot(page, "retrain")
+        page.click("nav >> text=Training pairs")
+        screenshot(page, "pairs")
+
+        page.click("button:has-text('Sign out')")
+        page.wait_for_url(f"{base}/admin/login")
+        page.goto(f"{base}/admin/")
+        assert "/admin/login" in page.url
+        page.close()
