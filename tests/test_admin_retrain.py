@@ -34,9 +34,9 @@ def test_a_job_trains_activates_and_reports_progress_and_metrics(admin_app, admi
     state = admin.get("/admin/retrain/jobs/1.json").get_json()
     assert state["status"] == "succeeded", state
     assert state["version"] == "v2" and state["phase"] == "done"
-    assert state["total_steps"] > 0 and state["step"] == state["total_steps"]
+    assert state["total_steps"] > 0 and state["step"] == state["total_steps"], state
     assert state["result"]["after"]["accuracy_at_1"] >= 0
-    assert state["result"]["loss_after"] < state["result"]["loss_before"]
+    assert state["result"]["loss_after"] < state["result"]["loss_before"], state["result"]
     assert versions(admin_app) == [("v1", False), ("v2", True)]
 
     page = admin.get("/admin/retrain").get_data(as_text=True)
