@@ -40,6 +40,7 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "BOT_MAX_MESSAGE_CHARS": int(env.get("BOT_MAX_MESSAGE_CHARS", "4000")),
         "BOT_PROMOTION_TOLERANCE": float(env.get("BOT_PROMOTION_TOLERANCE", "0.0")),
         "BOT_KEEP_VERSIONS": int(env.get("BOT_KEEP_VERSIONS", "5")),
+        "BOT_SECURE_COOKIES": env.get("BOT_SECURE_COOKIES"),
         "TELEGRAM_BOT_TOKEN": env.get("TELEGRAM_BOT_TOKEN"),
         "TELEGRAM_WEBHOOK_SECRET": env.get("TELEGRAM_WEBHOOK_SECRET"),
         "TELEGRAM_API_URL": env.get("TELEGRAM_API_URL", "https://api.telegram.org/bot"),

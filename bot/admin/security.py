@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from datetime import timedelta
 
 from flask import Flask
@@ -25,7 +24,7 @@ CONTENT_SECURITY_POLICY = (
 
 def secure_cookies(app: Flask) -> bool:
     """Secure cookies unless debugging or testing; BOT_SECURE_COOKIES=0/1 decides explicitly."""
-    configured = app.config.get("BOT_SECURE_COOKIES", os.environ.get("BOT_SECURE_COOKIES"))
+    configured = app.config.get("BOT_SECURE_COOKIES")
     if configured is None or configured == "":
         return not (app.debug or app.testing)
     if isinstance(configured, str):
