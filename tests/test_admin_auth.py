@@ -15,6 +15,7 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
 from bot.admin.security import secure_cookies
+from bot.config import from_environment
 from bot.db import new_session
 from bot.models import AdminUser
 from bot.models import Faq
@@ -145,7 +146,9 @@ def test_cookies_are_secure_unless_debugging_or_testing(monkeypatch):
     app.config["BOT_SECURE_COOKIES"] = "1"
     assert secure_cookies(app) is True
     monkeypatch.setenv("BOT_SECURE_COOKIES", "0")
-    assert secure_cookies(Flask(__name__)) is False
+    plain_http = Flask(__name__)
+    plain_http.config.update(from_environment("."))
+    assert secure_cookies(plain_http) is False
 
 
 def test_admin_pages_forbid_framing_and_scripts(admin):

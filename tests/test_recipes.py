@@ -191,6 +191,7 @@ def test_mined_negatives_are_other_faqs_questions(tiny_bert):
 def test_cosine_recipe_trains_on_scored_pairs(small_app, tmp_path, loss_option, loss_name):
     data = scored_pairs_csv(tmp_path / "scored.csv")
     args = ["--recipe", "cosine", "--data", str(data), *loss_option, "--epochs", "3"]
+    args += ["--patience", "2"]
     report = retrain(small_app, *args, *QUICK[2:])
     evaluator = report["evaluator"]
     assert evaluator["name"] == "EmbeddingSimilarityEvaluator"
