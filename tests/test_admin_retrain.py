@@ -15,7 +15,7 @@ from bot.models import utcnow
 
 pytest_plugins = ["admin_browser.support"]
 
-QUICK = {"epochs": "1", "batch_size": "16", "learning_rate": "0.001"}
+QUICK = {"epochs": "1", "batch_size": "16", "learning_rate": "0.001", "force": "y"}
 
 
 def versions(app):
@@ -37,7 +37,10 @@ def test_a_job_trains_activates_and_reports_progress_and_metrics(admin_app, admi
     assert state["total_steps"] > 0 and state["step"] == state["total_steps"], state
     assert state["result"]["after"]["accuracy_at_1"] >= 0
     assert state["result"]["loss_after"] < state["result"]["loss_before"], state["result"]
+    assert state["result"]["activated"] is True, state["result"]["promotion"]
+    assert state["result"]["promotion"]["forced"] is True
     assert versions(admin_app) == [("v1", False), ("v2", True)]
+    assert "Activated:" in admin.get("/admin/retrain").get_data(as_text=True)
 
     page = admin.get("/admin/retrain").get_data(as_text=True)
     assert "Created <strong>v2</strong>" in page and "accuracy_at_1" in page

@@ -120,3 +120,4 @@ class RetrainForm(FlaskForm):
     epochs = FloatField("Epochs", [NumberRange(min=0.1, max=50)])
     batch_size = IntegerField("Batch size", [NumberRange(min=2, max=512)])
     learning_rate = FloatField("Learning rate", [NumberRange(min=1e-7, max=0.1)])
+    force = BooleanField("Activate even if it scores worse than the active version")

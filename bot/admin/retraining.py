@@ -99,7 +99,9 @@ class RetrainJobs:
             return None
         return job
 
-    def start(self, session: Session, config: TrainingConfig, user: str) -> RetrainJob | None:
+    def start(
+        self, session: Session, config: TrainingConfig, user: str, force: bool = False
+    ) -> RetrainJob | None:
         """Record and start a job; None when one is already running."""
         with self._lock:
             if self.running(session) is not None:
@@ -107,14 +109,14 @@ class RetrainJobs:
             job = RetrainJob(
                 status="running",
                 phase="starting",
-                settings=config.as_dict(),
+                settings={**config.as_dict(), "force": force},
                 result={},
                 started_by=user,
             )
             session.add(job)
             session.commit()
             self._thread = threading.Thread(
-                target=self._run, args=(job.id, config), name="admin-retrain", daemon=True
+                target=self._run, args=(job.id, config, force), name="admin-retrain", daemon=True
             )
             self._thread.start()
             return job
@@ -135,7 +137,7 @@ class RetrainJobs:
             job.updated_at = utcnow()
             session.commit()
 
-    def _run(self, job_id: int, config: TrainingConfig) -> None:
+    def _run(self, job_id: int, config: TrainingConfig, force: bool) -> None:
         last_write = 0.0
 
         def phase(name: str) -> None:
@@ -153,6 +155,7 @@ class RetrainJobs:
                     self.app,
                     session,
                     config,
+                    force=force,
                     progress=phase,
                     callbacks=[_progress_callback(step)],
                 )
@@ -176,6 +179,8 @@ class RetrainJobs:
                 "steps": report.training.steps,
                 "before": report.before,
                 "after": report.after,
+                "activated": report.activated,
+                "promotion": report.promotion,
             },
         )
 
@@ -229,7 +234,9 @@ def retrain_start() -> Any:
         learning_rate=float(form.learning_rate.data),
         progress_bar=False,
     )
-    job = retrain_jobs(current_app._get_current_object()).start(session, config, g.admin.username)
+    job = retrain_jobs(current_app._get_current_object()).start(
+        session, config, g.admin.username, force=bool(form.force.data)
+    )
     if job is None:
         flash("A retraining job is already running; wait for it to finish.", "error")
     else:
