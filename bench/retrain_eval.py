@@ -31,6 +31,12 @@ def flask(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
+def show(label: str, figures: dict) -> None:
+    print(
+        label, json.dumps({k: round(figures[k], 3) for k in KEYS}), "weights", figures["weights"]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
@@ -43,13 +49,7 @@ def main() -> None:
         BOT_INSTANCE_PATH=tempfile.mkdtemp(prefix="faq-retrain-bench-"),
     )
     print(f"base model {args.base_model}, torch threads {os.cpu_count()} cores")
-    before = json.loads(flask(env, "evaluate", str(EVAL_FILE), "--json"))
-    print(
-        "before retrain:",
-        json.dumps({k: round(before[k], 3) for k in KEYS}),
-        "weights",
-        before["weights"],
-    )
+    show("before retrain:", json.loads(flask(env, "evaluate", str(EVAL_FILE), "--json")))
     started = time.perf_counter()
     report = json.loads(
         flask(env, "retrain", "--no-progress", "--json", *args.retrain_args)
@@ -57,13 +57,7 @@ def main() -> None:
         .splitlines()[-1]
     )
     wall = time.perf_counter() - started
-    after = json.loads(flask(env, "evaluate", str(EVAL_FILE), "--json"))
-    print(
-        "after retrain: ",
-        json.dumps({k: round(after[k], 3) for k in KEYS}),
-        "weights",
-        after["weights"],
-    )
+    show("after retrain: ", json.loads(flask(env, "evaluate", str(EVAL_FILE), "--json")))
     print(
         "cross-validated overall accuracy after retrain:",
         round(report["after"]["overall_accuracy_cv"], 3),

@@ -50,18 +50,13 @@ def expected_columns(faq_ids: np.ndarray, expected: list[int | None]) -> np.ndar
     return np.array([column_of.get(e, -1) if e is not None else -1 for e in expected])
 
 
-def _correct_and_top(fused: np.ndarray, expected_cols: np.ndarray) -> tuple[np.ndarray, ...]:
-    top_cols = fused.argmax(axis=1)
-    top_scores = fused[np.arange(len(fused)), top_cols]
-    in_scope = expected_cols >= 0
-    return top_cols, top_scores, in_scope
-
-
 def overall_accuracy(
     fused: np.ndarray, expected_cols: np.ndarray, thresholds: np.ndarray
 ) -> np.ndarray:
     """Overall accuracy at each threshold: right FAQ above it, or out-of-scope below it."""
-    top_cols, top_scores, in_scope = _correct_and_top(fused, expected_cols)
+    top_cols = fused.argmax(axis=1)
+    top_scores = fused[np.arange(len(fused)), top_cols]
+    in_scope = expected_cols >= 0
     right_faq = in_scope & (top_cols == expected_cols)
     answered = top_scores[None, :] >= thresholds[:, None]
     correct = np.where(answered, right_faq[None, :], ~in_scope[None, :])
