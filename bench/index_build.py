@@ -16,7 +16,7 @@ from bot.config import DEFAULT_BASE_MODEL
 from bot.config import SHIPPED_DATA
 from bot.matcher import Matcher
 from bot.matcher import Phrasing
-from bot.versions import encoder_for
+from bot.indexing import encoder_for
 
 
 def vocabulary() -> list[str]:

@@ -22,7 +22,7 @@ from bot.db import get_session
 from bot.evaluation_set import EvaluationSet
 from bot.matcher import Matcher
 from bot.matcher import Phrasing
-from bot.versions import encoder_for
+from bot.indexing import encoder_for
 from training.evaluation import WEIGHT_GRID
 from training.evaluation import calibrate
 from training.evaluation import cross_validated_accuracy

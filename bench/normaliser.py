@@ -24,7 +24,7 @@ from bot.evaluation_set import EvaluationSet
 from bot.evaluation_set import calibrate_and_measure
 from bot.matcher import Matcher
 from bot.matcher import Phrasing
-from bot.versions import encoder_for
+from bot.indexing import encoder_for
 
 DICTIONARY = Path(__file__).resolve().parent / "slang_id.csv"
 

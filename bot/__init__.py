@@ -21,7 +21,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from bot import db
     from bot import serving
     from bot import telegram
-    from bot.catalog import count_active_faqs
+    from bot.catalog import has_faqs
     from bot.catalog import seed
     from bot.migrations import upgrade_database
 
@@ -45,7 +45,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     upgrade_database(app.extensions["db_engine"])
     if app.config["BOT_SEED_ON_EMPTY"]:
         with db.new_session(app) as session:
-            if count_active_faqs(session) == 0:
+            if not has_faqs(session):
                 summary = seed(
                     session, app.config["BOT_SEED_FAQ_FILE"], app.config["BOT_SEED_PAIRS_FILE"]
                 )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 
-from flask import Flask
 from flask import current_app
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,7 @@ class Reply:
     model_version: str | None = None
     threshold: float | None = None
     candidates: list[Candidate] = field(default_factory=list)
+    query_id: int | None = None  # the QueryLog row: buttons and feedback refer to it
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -52,12 +53,6 @@ def clean_message(message: object, max_chars: int) -> str:
     if len(text) > max_chars:
         raise InvalidMessage(f"message is longer than {max_chars} characters")
     return text
-
-
-def _margin(app: Flask, version_margin: float) -> float:
-    """BOT_AMBIGUITY_MARGIN, when set, overrides the active version's calibrated margin."""
-    override = app.config.get("BOT_AMBIGUITY_MARGIN")
-    return version_margin if override is None else float(override)
 
 
 def answer(message: object, channel: str, session: Session | None = None, k: int = 3) -> Reply:
@@ -89,20 +84,19 @@ def answer(message: object, channel: str, session: Session | None = None, k: int
             faq.question,
             best.score,
             False,
-            ambiguous=best.score - runner_up < _margin(app, model.margin),
+            ambiguous=best.score - runner_up < model.margin,
             model_version=model.version_name,
             threshold=model.threshold,
             candidates=candidates,
         )
-    session.add(
-        QueryLog(
-            text=text,
-            channel=channel,
-            faq_id=reply.faq_id,
-            score=reply.score,
-            fallback=reply.fallback,
-            model_version_id=model.key[0] if model.key else None,
-        )
+    log = QueryLog(
+        text=text,
+        channel=channel,
+        faq_id=reply.faq_id,
+        score=reply.score,
+        fallback=reply.fallback,
+        model_version_id=model.key[0] if model.key else None,
     )
+    session.add(log)
     session.commit()
-    return reply
+    return replace(reply, query_id=log.id)

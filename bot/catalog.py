@@ -9,13 +9,13 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import selectinload
+from training.tabular import CsvValidationError
+from training.tabular import Problem
+from training.tabular import normalise_key
 
 from bot.csv_io import ALTERNATE_SEPARATOR
-from bot.csv_io import CsvValidationError
 from bot.csv_io import FaqRecord
 from bot.csv_io import PairRecord
-from bot.csv_io import Problem
-from bot.csv_io import normalise_key
 from bot.csv_io import read_faq_csv
 from bot.csv_io import read_pairs_csv
 from bot.matcher import Phrasing
@@ -30,6 +30,11 @@ class ImportSummary:
     updated: int = 0
     pairs_added: int = 0
     pairs_skipped: int = 0
+
+
+def has_faqs(session: Session) -> bool:
+    """Any FAQ at all, active or not: only a truly empty catalog gets the shipped seed."""
+    return session.scalar(select(Faq.id).limit(1)) is not None
 
 
 def count_active_faqs(session: Session) -> int:
@@ -71,14 +76,50 @@ def training_examples(session: Session) -> list[tuple[str, str]]:
     return examples
 
 
+@dataclass(frozen=True)
+class Owner:
+    """The FAQ a canonical or alternate question belongs to."""
+
+    faq_id: int
+    canonical: bool
+
+
+def phrasing_owners(session: Session) -> dict[str, Owner]:
+    """Canonical and alternate questions of every FAQ (normalised) -> their FAQ."""
+    owners = {
+        normalise_key(question): Owner(faq_id, True)
+        for faq_id, question in session.execute(select(Faq.id, Faq.question))
+    }
+    for faq_id, text in session.execute(select(AlternateQuestion.faq_id, AlternateQuestion.text)):
+        owners.setdefault(normalise_key(text), Owner(faq_id, False))
+    return owners
+
+
 def question_lookup(session: Session) -> dict[str, int]:
     """Canonical and alternate questions of every FAQ (normalised) -> FAQ id."""
-    lookup: dict[str, int] = {}
-    for faq_id, question in session.execute(select(Faq.id, Faq.question)):
-        lookup[normalise_key(question)] = faq_id
-    for faq_id, text in session.execute(select(AlternateQuestion.faq_id, AlternateQuestion.text)):
-        lookup.setdefault(normalise_key(text), faq_id)
-    return lookup
+    return {key: owner.faq_id for key, owner in phrasing_owners(session).items()}
+
+
+def foreign_phrasings(
+    owners: dict[str, Owner],
+    faq_id: int | None,
+    texts: list[str],
+    replaced: frozenset[int] = frozenset(),
+) -> list[tuple[str, int]]:
+    """The texts that are already another FAQ's question or alternate, with that FAQ's id.
+
+    A phrasing may belong to one FAQ only, or answers would be ambiguous. `replaced` names
+    FAQs whose alternates are about to be rewritten (an import), so those do not count.
+    """
+    found = []
+    for text in texts:
+        owner = owners.get(normalise_key(text))
+        if owner is None or owner.faq_id == faq_id:
+            continue
+        if not owner.canonical and owner.faq_id in replaced:
+            continue
+        found.append((text, owner.faq_id))
+    return found
 
 
 def resolve_pairs(
@@ -104,23 +145,32 @@ def resolve_pairs(
 
 
 def _conflicts_with_database(session: Session, records: list[FaqRecord]) -> list[Problem]:
-    """An alternate may not be another FAQ's question or alternate: answers would be ambiguous."""
-    in_file = {normalise_key(r.question) for r in records}
-    lookup = question_lookup(session)
-    owners = {faq_id: key for key, faq_id in lookup.items()}
+    """An alternate may not be another FAQ's question or alternate: answers would be ambiguous.
+
+    FAQs in the file get the file's alternates, so their current alternates do not count.
+    """
+    owners = phrasing_owners(session)
+    in_file = [owners.get(normalise_key(record.question)) for record in records]
+    replaced = frozenset(owner.faq_id for owner in in_file if owner and owner.canonical)
     problems = []
-    for record in records:
-        own_id = lookup.get(normalise_key(record.question))
-        for alternate in record.alternates:
-            owner = lookup.get(normalise_key(alternate))
-            if owner is not None and owner != own_id and owners.get(owner) not in in_file:
-                problems.append(
-                    Problem(
-                        record.line,
-                        "alternates",
-                        f"{alternate!r} already belongs to another FAQ (id {owner})",
-                    )
+    for record, own in zip(records, in_file, strict=True):
+        own_id = own.faq_id if own is not None and own.canonical else None
+        for question, owner in foreign_phrasings(owners, own_id, [record.question], replaced):
+            problems.append(
+                Problem(
+                    record.line,
+                    "question",
+                    f"{question!r} is already an alternate of another FAQ (id {owner})",
                 )
+            )
+        for alternate, owner in foreign_phrasings(owners, own_id, record.alternates, replaced):
+            problems.append(
+                Problem(
+                    record.line,
+                    "alternates",
+                    f"{alternate!r} already belongs to another FAQ (id {owner})",
+                )
+            )
     return problems
 
 

@@ -1,8 +1,13 @@
-"""Configuration read once from environment variables (names may grow, never change)."""
+"""Configuration read once from environment variables (names may grow, never change).
+
+Every setting and its default lives here, so views and services read `app.config[KEY]`
+without defaults of their own.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +18,26 @@ DEFAULT_FALLBACK_TEXT = (
 )
 SHIPPED_DATA = Path(__file__).resolve().parent.parent / "faq_data"
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def parse_flag(value: object, default: bool | None = None) -> bool | None:
+    """One reading of yes/no settings everywhere: 1/true/yes/on and 0/false/no/off.
+
+    Empty or missing gives `default`; anything else is a mistake worth stopping for.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"expected a yes/no value (1/0, true/false, yes/no, on/off), not {value!r}")
+
 
 def _float_or_none(value: str | None) -> float | None:
     if value is None or value.strip() == "":
@@ -20,9 +45,9 @@ def _float_or_none(value: str | None) -> float | None:
     return float(value)
 
 
-def from_environment(instance_path: str) -> dict[str, Any]:
+def from_environment(instance_path: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Build the app config from the environment; `test_config` may override any key later."""
-    env = os.environ
+    env = os.environ if env is None else env
     return {
         "SECRET_KEY": env.get("SECRET_KEY", "dev-only-change-me"),
         "DATABASE_URL": env.get(
@@ -30,21 +55,26 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         ),
         "BOT_BASE_MODEL": env.get("BOT_BASE_MODEL", DEFAULT_BASE_MODEL),
         "BOT_THRESHOLD": _float_or_none(env.get("BOT_THRESHOLD")),
+        "BOT_AMBIGUITY_MARGIN": _float_or_none(env.get("BOT_AMBIGUITY_MARGIN")),
         "BOT_FALLBACK_TEXT": env.get("BOT_FALLBACK_TEXT", DEFAULT_FALLBACK_TEXT),
         "BOT_EVAL_FILE": env.get("BOT_EVAL_FILE", str(SHIPPED_DATA / "finbuddy_eval.csv")),
         "BOT_SEED_FAQ_FILE": env.get("BOT_SEED_FAQ_FILE", str(SHIPPED_DATA / "finbuddy_faq.csv")),
         "BOT_SEED_PAIRS_FILE": env.get(
             "BOT_SEED_PAIRS_FILE", str(SHIPPED_DATA / "finbuddy_pairs.csv")
         ),
-        "BOT_SEED_ON_EMPTY": env.get("BOT_SEED_ON_EMPTY", "1") != "0",
+        "BOT_SEED_ON_EMPTY": parse_flag(env.get("BOT_SEED_ON_EMPTY"), default=True),
         "BOT_MAX_MESSAGE_CHARS": int(env.get("BOT_MAX_MESSAGE_CHARS", "4000")),
         "BOT_PROMOTION_TOLERANCE": float(env.get("BOT_PROMOTION_TOLERANCE", "0.0")),
         "BOT_KEEP_VERSIONS": int(env.get("BOT_KEEP_VERSIONS", "5")),
-        "BOT_SECURE_COOKIES": env.get("BOT_SECURE_COOKIES"),
+        # None: secure unless debugging or testing (bot.admin.security decides)
+        "BOT_SECURE_COOKIES": parse_flag(env.get("BOT_SECURE_COOKIES")),
+        "ADMIN_INBOX_BAND": float(env.get("ADMIN_INBOX_BAND", "0.1")),
+        "ADMIN_CLUSTER_SIMILARITY": float(env.get("ADMIN_CLUSTER_SIMILARITY", "0.8")),
+        "ADMIN_NEAR_DUPLICATE": float(env.get("ADMIN_NEAR_DUPLICATE", "0.9")),
+        "ADMIN_TEST_WAIT_SECONDS": float(env.get("ADMIN_TEST_WAIT_SECONDS", "15")),
         "TELEGRAM_BOT_TOKEN": env.get("TELEGRAM_BOT_TOKEN"),
         "TELEGRAM_WEBHOOK_SECRET": env.get("TELEGRAM_WEBHOOK_SECRET"),
         "TELEGRAM_API_URL": env.get("TELEGRAM_API_URL", "https://api.telegram.org/bot"),
         "TELEGRAM_RATE_LIMIT": int(env.get("TELEGRAM_RATE_LIMIT", "20")),
         "TELEGRAM_TIMEOUT": float(env.get("TELEGRAM_TIMEOUT", "10")),
-        "BOT_AMBIGUITY_MARGIN": _float_or_none(env.get("BOT_AMBIGUITY_MARGIN")),
     }

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -17,13 +16,10 @@ from training.evaluation import Calibration
 from training.evaluation import ScoreMatrix
 from training.evaluation import best_threshold
 from training.evaluation import calibrate
+from training.evaluation import calibrate_margin
 from training.evaluation import cross_validated_accuracy
 from training.evaluation import expected_columns
 from training.evaluation import metrics
-from training.report import calibrate_margin
-
-if TYPE_CHECKING:
-    from bot.serving import ServingModel
 
 
 @dataclass(frozen=True)
@@ -74,34 +70,34 @@ def calibrate_and_measure(
 MATCHER_KINDS = ("hybrid", "semantic", "lexical")
 
 
-def evaluate_served(
-    model: ServingModel,
+def evaluate_matcher(
+    matcher: Matcher,
+    threshold: float,
     evaluation: EvaluationSet,
     kind: str,
     report_dir: Path | None = None,
     faq_names: dict[int, str] | None = None,
+    title: str = "",
 ) -> dict[str, Any]:
-    """Figures of the served model; `semantic`/`lexical` isolate one signal for comparison.
+    """Figures of a matcher at its threshold; `semantic`/`lexical` isolate one signal.
 
-    The served threshold belongs to the fused score, so a single-signal run gets the threshold
+    The given threshold belongs to the fused score, so a single-signal run gets the threshold
     that is best for it on this file, and says so. With `report_dir`, the full report (per-FAQ
     scores, confusions, histograms, threshold sweep, margin) is written there too.
     """
-    assert model.matcher is not None
-    scores = evaluation.scores(model.matcher)
-    weight = {"semantic": 1.0, "lexical": 0.0}.get(kind, model.matcher.semantic_weight)
-    threshold, source = model.threshold, "served model version"
+    scores = evaluation.scores(matcher)
+    weight = {"semantic": 1.0, "lexical": 0.0}.get(kind, matcher.semantic_weight)
+    source = "served model version"
     if kind != "hybrid":
         fused = scores.fused(weight)
         expected_cols = expected_columns(scores.faq_ids, evaluation.expected)
         threshold = best_threshold(fused, expected_cols)[0]
         source = "calibrated on this file for this matcher"
     figures = measure(scores, evaluation.expected, weight, threshold)
-    figures.update(matcher=kind, threshold_source=source, model_version=model.version_name)
+    figures.update(matcher=kind, threshold_source=source)
     if report_dir is not None:
-        from training.report import write_report
+        from training.report import write_report  # matplotlib: only when a report is asked for
 
-        title = f"{model.version_name} on {evaluation.path} ({kind})"
         summary = write_report(
             scores, evaluation.expected, faq_names or {}, weight, threshold, report_dir, title
         )

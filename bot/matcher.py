@@ -13,11 +13,11 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import faiss
 import numpy as np
 
+from bot.encoders import Encoder
 from bot.lexical import LexicalIndex
 from training.evaluation import ScoreMatrix
 
@@ -25,30 +25,6 @@ logger = logging.getLogger(__name__)
 
 SEMANTIC_CANDIDATES = 1024  # phrasings scored exactly per query; the rest get an upper bound
 INDEX_FORMAT = 1
-
-
-class Encoder(Protocol):
-    def encode(self, texts: list[str]) -> np.ndarray: ...
-
-
-class SentenceEncoder:
-    """A sentence-transformers model returning unit-length float32 vectors."""
-
-    def __init__(self, model_path: str, device: str | None = None) -> None:
-        from training.base_model import load_sentence_transformer
-
-        self.model_path = model_path
-        self.model = load_sentence_transformer(model_path, device=device)
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        vectors = self.model.encode(
-            texts,
-            batch_size=64,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -122,20 +98,48 @@ class Matcher:
             np.maximum.at(lexical_scores, (rows, self._column[None, :]), per_phrasing)
         return ScoreMatrix(self.faq_ids, semantic, lexical_scores)
 
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Unit-length vectors of `texts` from the served encoder (cosine = dot product)."""
+        return self.encoder.encode(texts)
+
+    def rank_many(self, texts: list[str], k: int = 3) -> list[list[Candidate]]:
+        """The k best FAQs for each message, best first, in one encoding pass."""
+        if not texts:
+            return []
+        scores = self.score_matrix(texts, lexical=self.semantic_weight < 1.0)
+        fused = scores.fused(self.semantic_weight)
+        ranked = []
+        for row in range(len(texts)):
+            top = np.argsort(-fused[row], kind="stable")[:k]
+            ranked.append(
+                [
+                    Candidate(
+                        faq_id=int(self.faq_ids[col]),
+                        score=float(fused[row, col]),
+                        semantic=float(scores.semantic[row, col]),
+                        lexical=float(scores.lexical[row, col]),
+                    )
+                    for col in top
+                ]
+            )
+        return ranked
+
     def rank(self, text: str, k: int = 3) -> list[Candidate]:
         """The k best FAQs for one message, best first."""
-        scores = self.score_matrix([text], lexical=self.semantic_weight < 1.0)
-        fused = scores.fused(self.semantic_weight)[0]
-        top = np.argsort(-fused, kind="stable")[:k]
-        return [
-            Candidate(
-                faq_id=int(self.faq_ids[col]),
-                score=float(fused[col]),
-                semantic=float(scores.semantic[0, col]),
-                lexical=float(scores.lexical[0, col]),
-            )
-            for col in top
+        return self.rank_many([text], k)[0]
+
+    def similar_faqs(self, text: str, min_similarity: float) -> list[tuple[int, float]]:
+        """FAQs with a phrasing whose embedding is at least `min_similarity` to `text`.
+
+        (faq id, cosine), most similar first: what a near-duplicate warning needs.
+        """
+        scores = self.score_matrix([text], lexical=False)
+        found = [
+            (int(faq_id), float(similarity))
+            for faq_id, similarity in zip(scores.faq_ids, scores.semantic[0], strict=True)
+            if similarity >= min_similarity
         ]
+        return sorted(found, key=lambda pair: -pair[1])
 
     def save(self, directory: Path) -> None:
         """Write the index atomically: readers see the old files or the new ones, never a mix."""

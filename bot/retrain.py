@@ -12,30 +12,35 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.orm import Session
+from training.trainer import TrainingConfig
+from training.trainer import TrainingResult
 
 from bot.catalog import indexed_phrasings
 from bot.catalog import training_examples
+from bot.encoders import SentenceEncoder
 from bot.evaluation_set import EvaluationSet
 from bot.evaluation_set import calibrate_and_measure
 from bot.evaluation_set import measure
+from bot.indexing import matcher_for
 from bot.matcher import Matcher
-from bot.matcher import SentenceEncoder
 from bot.models import ModelVersion
-from bot.serving import serving
 from bot.versions import activate
+from bot.versions import active_version
 from bot.versions import models_dir
 from bot.versions import next_version_name
 from bot.versions import prune_versions
+from bot.versions import served_threshold
 from bot.versions import write_metrics
 from bot.versions import write_model_card
-from training.mnrl import TrainingConfig
-from training.mnrl import TrainingResult
 from training.recipes import FaqRetrievalSet
 from training.recipes import Recipe
 from training.recipes import train_recipe
 
 logger = logging.getLogger(__name__)
 VERSION_METRICS = ("fine_tuned", "training", "eval", "eval_before", "promotion")
+# The figures a retrain report shows before and after (CLI and admin alike).
+COMPARED_METRICS = ("accuracy_at_1", "accuracy_at_3", "mrr", "oos_recall", "overall_accuracy")
 
 
 class RetrainError(RuntimeError):
@@ -54,6 +59,24 @@ class RetrainReport:
     @property
     def activated(self) -> bool:
         return bool(self.promotion["activated"])
+
+    def as_dict(self) -> dict[str, Any]:
+        """What `retrain --json` prints and the admin's job record keeps."""
+        return {
+            "version": self.version_name,
+            "seconds": round(self.seconds, 2),
+            "recipe": self.training.recipe,
+            "steps": self.training.steps,
+            "device": self.training.device,
+            "loss_before": self.training.loss_before,
+            "loss_after": self.training.loss_after,
+            "evaluator": self.training.evaluator,
+            "early_stopping": self.training.early_stopping,
+            "before": self.before,
+            "after": self.after,
+            "activated": self.activated,
+            "promotion": self.promotion,
+        }
 
 
 def promotion_decision(
@@ -87,7 +110,7 @@ def promotion_decision(
 
 def retrain(
     app: Flask,
-    session,  # noqa: ANN001
+    session: Session,
     config: TrainingConfig | None = None,
     base_model: str | None = None,
     *,
@@ -115,19 +138,20 @@ def retrain(
         evaluation = EvaluationSet.load(session, eval_file)
         examples = training_examples(session)
         phrasings = indexed_phrasings(session)
-        current = serving(app).current(session)
+        active = active_version(session)
+        active_matcher = matcher_for(session, active) if active is not None else None
     except Exception as exc:
         raise RetrainError(f"cannot start retraining: {exc}") from exc
     before: dict[str, Any] = {}
     active_calibrated: dict[str, Any] | None = None
     report_phase("measuring the serving model")
-    if current.matcher is not None:
-        active_scores = evaluation.scores(current.matcher)
+    if active_matcher is not None:
+        active_scores = evaluation.scores(active_matcher)
         before = measure(
             active_scores,
             evaluation.expected,
-            current.matcher.semantic_weight,
-            current.threshold,
+            active_matcher.semantic_weight,
+            served_threshold(app.config, active),
         )
         active_calibrated = calibrate_and_measure(active_scores, evaluation.expected)[1]
 
@@ -195,7 +219,7 @@ def retrain(
         shutil.rmtree(directory, ignore_errors=True)
         raise RetrainError(f"could not record the new version, nothing changed: {exc}") from exc
     write_model_card(directory, name, record)
-    prune_versions(app, session, app.config["BOT_KEEP_VERSIONS"])
+    prune_versions(session, app.config["BOT_KEEP_VERSIONS"])
     logger.info("model version %s saved: %s", name, record["promotion"]["reason"])
     return RetrainReport(
         name, training, before, after, time.perf_counter() - started, record["promotion"]

@@ -10,11 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.bootstrap import bootstrap_version
+from bot.indexing import matcher_for
 from bot.matcher import Matcher
 from bot.models import ModelVersion
 from bot.versions import active_version
-from bot.versions import bootstrap_version
-from bot.versions import matcher_for
+from bot.versions import served_margin
+from bot.versions import served_threshold
 
 
 @dataclass(frozen=True)
@@ -72,13 +74,12 @@ class Serving:
                 version = active_version(session)
         if version is None:
             return ServingModel(None, None, None, 1.0, 0.0)
-        override = self.app.config.get("BOT_THRESHOLD")
         return ServingModel(
             key=(version.id, version.index_revision),
             version_name=version.name,
             matcher=matcher_for(session, version),
-            threshold=float(override) if override is not None else version.threshold,
-            margin=version.margin,
+            threshold=served_threshold(self.app.config, version),
+            margin=served_margin(self.app.config, version),
         )
 
 

@@ -1,11 +1,10 @@
-"""Model versions on disk and in the database: bootstrap, index rebuilds, activation."""
+"""The registry of model versions: rows, directories and the files that describe them."""
 
 from __future__ import annotations
 
 import json
-import logging
 import shutil
-from functools import lru_cache
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,32 +13,28 @@ from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from bot.catalog import indexed_phrasings
-from bot.csv_io import CsvValidationError
-from bot.evaluation_set import EvaluationSet
-from bot.evaluation_set import calibrate_and_measure
-from bot.matcher import Matcher
-from bot.matcher import SentenceEncoder
 from bot.models import ModelVersion
-
-logger = logging.getLogger(__name__)
-
-DEFAULT_SEMANTIC_WEIGHT = 0.5
-DEFAULT_THRESHOLD = 0.5
 
 
 def models_dir(app: Flask) -> Path:
     return Path(app.instance_path) / "models"
 
 
-@lru_cache(maxsize=4)
-def encoder_for(model_path: str) -> SentenceEncoder:
-    """Encoders are read-only at serving time, so one per model path is shared."""
-    return SentenceEncoder(model_path)
-
-
 def active_version(session: Session) -> ModelVersion | None:
     return session.scalars(select(ModelVersion).where(ModelVersion.active.is_(True))).first()
+
+
+def served_threshold(config: Mapping[str, Any], version: ModelVersion | None) -> float:
+    """The answer threshold in force: BOT_THRESHOLD overrides the version's calibrated one."""
+    if config["BOT_THRESHOLD"] is not None:
+        return float(config["BOT_THRESHOLD"])
+    return version.threshold if version is not None else 1.0
+
+
+def served_margin(config: Mapping[str, Any], version: ModelVersion) -> float:
+    """The "did you mean" margin in force: BOT_AMBIGUITY_MARGIN overrides the calibrated one."""
+    override = config["BOT_AMBIGUITY_MARGIN"]
+    return version.margin if override is None else float(override)
 
 
 def next_version_name(session: Session) -> str:
@@ -51,6 +46,11 @@ def next_version_name(session: Session) -> str:
 def write_metrics(directory: Path, record: dict[str, Any]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "metrics.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
+
+
+def read_metrics(directory: Path) -> dict[str, Any]:
+    path = directory / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def write_model_card(directory: Path, name: str, record: dict[str, Any]) -> None:
@@ -67,6 +67,24 @@ def find_version(session: Session, name: str) -> ModelVersion:
     return version
 
 
+def activate(session: Session, version: ModelVersion) -> None:
+    """Make `version` the only active one; running servers swap to it on their next message."""
+    session.execute(update(ModelVersion).values(active=False))
+    version.active = True
+    session.commit()
+
+
+def bump_index_revision(session: Session, version: ModelVersion) -> None:
+    """Tell servers to reload the version's index and settings (counted in SQL, never lost)."""
+    session.execute(
+        update(ModelVersion)
+        .where(ModelVersion.id == version.id)
+        .values(index_revision=ModelVersion.index_revision + 1)
+    )
+    session.commit()
+    session.refresh(version)
+
+
 def delete_version(session: Session, version: ModelVersion) -> None:
     """Remove an inactive version's row and directory; the active one is refused."""
     if version.active:
@@ -77,7 +95,7 @@ def delete_version(session: Session, version: ModelVersion) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def prune_versions(app: Flask, session: Session, keep: int) -> list[str]:
+def prune_versions(session: Session, keep: int) -> list[str]:
     """Delete the oldest inactive versions beyond `keep` in total (0 keeps everything)."""
     if keep <= 0:
         return []
@@ -88,114 +106,3 @@ def prune_versions(app: Flask, session: Session, keep: int) -> list[str]:
             removed.append(version.name)
             delete_version(session, version)
     return removed
-
-
-def matcher_for(session: Session, version: ModelVersion) -> Matcher | None:
-    """The version's saved index if still current, else a fresh one built and saved."""
-    phrasings = indexed_phrasings(session)
-    if not phrasings:
-        return None
-    encoder = encoder_for(version.model_path)
-    index_dir = Path(version.path) / "index"
-    matcher = Matcher.load(index_dir, encoder, phrasings, version.semantic_weight)
-    if matcher is None:
-        matcher = Matcher.build(encoder, phrasings, version.semantic_weight)
-        matcher.save(index_dir)
-    return matcher
-
-
-def bootstrap_version(app: Flask, session: Session) -> ModelVersion | None:
-    """First start: serve the base model, calibrated on the evaluation file when it fits."""
-    phrasings = indexed_phrasings(session)
-    if not phrasings:
-        return None
-    base_model = app.config["BOT_BASE_MODEL"]
-    name = next_version_name(session)
-    directory = models_dir(app) / name
-    matcher = Matcher.build(encoder_for(base_model), phrasings, DEFAULT_SEMANTIC_WEIGHT)
-    weight, threshold, margin = DEFAULT_SEMANTIC_WEIGHT, DEFAULT_THRESHOLD, 0.0
-    figures: dict[str, Any] = {}
-    eval_file = app.config.get("BOT_EVAL_FILE")
-    if eval_file and Path(eval_file).is_file():
-        try:
-            evaluation = EvaluationSet.load(session, eval_file)
-            calibration, figures = calibrate_and_measure(
-                evaluation.scores(matcher), evaluation.expected
-            )
-            weight, threshold = calibration.semantic_weight, calibration.threshold
-            margin = figures["margin"]
-        except CsvValidationError as exc:
-            logger.warning("not calibrating on %s: %s", eval_file, exc)
-    matcher.semantic_weight = weight
-    matcher.save(directory / "index")
-    record = {
-        "base_model": base_model,
-        "fine_tuned": False,
-        "eval_file": eval_file,
-        "eval": figures,
-    }
-    write_metrics(directory, record)
-    write_model_card(directory, name, record)
-    version = ModelVersion(
-        name=name,
-        path=str(directory),
-        model_path=base_model,
-        base_model=base_model,
-        metrics={"eval": figures, "fine_tuned": False},
-        threshold=threshold,
-        semantic_weight=weight,
-        margin=margin,
-        active=True,
-    )
-    session.add(version)
-    session.commit()
-    logger.info("bootstrapped model version %s from %s", name, base_model)
-    return version
-
-
-def activate(session: Session, version: ModelVersion) -> None:
-    """Make `version` the only active one; running servers swap to it on their next message."""
-    session.execute(update(ModelVersion).values(active=False))
-    version.active = True
-    session.commit()
-
-
-def rebuild_index(app: Flask, session: Session) -> ModelVersion | None:
-    """Re-index the active version after FAQ changes (no retraining); servers reload it."""
-    version = active_version(session)
-    if version is None:
-        return bootstrap_version(app, session)
-    phrasings = indexed_phrasings(session)
-    if phrasings:
-        encoder = encoder_for(version.model_path)
-        Matcher.build(encoder, phrasings, version.semantic_weight).save(
-            Path(version.path) / "index"
-        )
-    version.index_revision += 1
-    session.commit()
-    return version
-
-
-def recalibrate(app: Flask, session: Session) -> tuple[ModelVersion, dict[str, Any]]:
-    """Re-fit fusion weight and threshold of the active version on the evaluation file.
-
-    Cheap (one encoding pass, no training): use it after FAQs or the evaluation file changed.
-    """
-    version = active_version(session)
-    if version is None:
-        raise LookupError("no model version yet: ask the bot something or retrain first")
-    matcher = matcher_for(session, version)
-    if matcher is None:
-        raise LookupError("there are no active FAQs to calibrate on")
-    evaluation = EvaluationSet.load(session, app.config["BOT_EVAL_FILE"])
-    calibration, figures = calibrate_and_measure(evaluation.scores(matcher), evaluation.expected)
-    version.threshold = calibration.threshold
-    version.semantic_weight = calibration.semantic_weight
-    version.margin = figures["margin"]
-    version.metrics = {**version.metrics, "eval": figures}
-    version.index_revision += 1  # servers reload and apply the new weight
-    session.commit()
-    metrics_path = Path(version.path) / "metrics.json"
-    record = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    write_metrics(Path(version.path), {**record, "eval": figures})
-    return version, figures

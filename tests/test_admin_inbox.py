@@ -12,13 +12,13 @@ from admin_browser.support import post
 from admin_browser.support import settle
 from sqlalchemy import select
 
-from bot.admin.inbox_actions import cluster_queries
 from bot.db import new_session
 from bot.models import AlternateQuestion
 from bot.models import Faq
 from bot.models import ModelVersion
 from bot.models import QueryLog
 from bot.models import TrainingPair
+from bot.review import cluster_queries
 
 pytest_plugins = ["admin_browser.support"]
 
@@ -55,13 +55,13 @@ def threshold(app):
         return session.scalars(select(ModelVersion.threshold)).one()
 
 
-class FakeEncoder:
+class FakeMatcher:
     """Unit vectors chosen per text, so the grouping itself is what is tested."""
 
     def __init__(self, vectors):
         self.vectors = vectors
 
-    def encode(self, texts):
+    def embed(self, texts):
         rows = np.array([self.vectors[t] for t in texts], dtype=np.float32)
         return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
@@ -71,7 +71,7 @@ def test_greedy_clustering_joins_the_most_similar_leader():
         QueryLog(id=i, text=t, created_at=NOW - timedelta(minutes=i), fallback=True)
         for i, t in enumerate(["gaji masuk", "GAJI  masuk", "gajian masuk", "cuaca", "gaji masuk"])
     ]
-    encoder = FakeEncoder(
+    encoder = FakeMatcher(
         {"gaji masuk": [1, 0, 0], "gajian masuk": [0.95, 0.3, 0], "cuaca": [0, 0, 1]}
     )
     clusters = cluster_queries(queries, encoder, similarity=0.9)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from admin_browser.support import post
 from admin_browser.support import settle
@@ -43,7 +45,14 @@ def test_a_job_trains_activates_and_reports_progress_and_metrics(admin_app, admi
     assert "Activated:" in admin.get("/admin/retrain").get_data(as_text=True)
 
     page = admin.get("/admin/retrain").get_data(as_text=True)
-    assert "Created <strong>v2</strong>" in page and "accuracy_at_1" in page
+    assert "Created <strong>v2</strong>" in page
+    before, after = state["result"]["before"], state["result"]["after"]
+    for key in ("accuracy_at_1", "overall_accuracy"):  # the job's own figures, before -> after
+        row = re.search(
+            rf"<td>{key}</td><td class=\"num\">([^<]*)</td>\s*<td[^>]*>([^<]*)</td>", page
+        )
+        assert row is not None, key
+        assert row.groups() == (f"{before[key]:.3f}", f"{after[key]:.3f}")
     reply = admin_app.test_client().post("/api/chat", json={"message": "Apa itu mode mewah?"})
     assert reply.get_json()["model_version"] == "v2"
 
@@ -111,10 +120,19 @@ def test_a_failing_job_is_reported_and_changes_nothing(make_admin_app, tmp_path)
     assert "cannot start retraining" in client.get("/admin/retrain").get_data(as_text=True)
 
 
-def test_bad_settings_are_refused(admin_app, admin):
-    for data in ({**QUICK, "epochs": "0"}, {**QUICK, "learning_rate": "abc"}, {}):
-        page = post(admin, "/admin/retrain", data, follow_redirects=True).get_data(as_text=True)
-        assert "epochs" in page or "learning_rate" in page or "batch_size" in page
+@pytest.mark.parametrize(
+    "data, error",
+    [
+        ({**QUICK, "epochs": "0"}, "epochs: Number must be between 0.1 and 50."),
+        ({**QUICK, "learning_rate": "abc"}, "learning_rate: Not a valid float value."),
+        ({**QUICK, "batch_size": "1"}, "batch_size: Number must be between 2 and 512."),
+        ({}, "epochs: "),
+    ],
+)
+def test_bad_settings_are_refused(admin_app, admin, data, error):
+    page = post(admin, "/admin/retrain", data, follow_redirects=True).get_data(as_text=True)
+    assert error in page
+    assert "started" not in page
     with new_session(admin_app) as session:
         assert session.scalars(select(RetrainJob)).all() == []
     assert admin.get("/admin/retrain/jobs/99.json").status_code == 404

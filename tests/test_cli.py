@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -123,7 +124,11 @@ def test_calibrate_refits_weight_and_threshold_without_retraining(app, runner):
     assert after.index_revision == before.index_revision + 1
     assert after.threshold == pytest.approx(figures["threshold"])
     assert after.semantic_weight == pytest.approx(figures["weights"]["semantic"])
-    assert figures["overall_accuracy_cv"] <= figures["overall_accuracy"]
+    assert 0.0 <= figures["overall_accuracy_cv"] <= 1.0  # held-out folds: a separate figure
+    stored = json.loads((Path(after.path) / "metrics.json").read_text())["eval"]
+    assert stored["overall_accuracy_cv"] == figures["overall_accuracy_cv"]
+    served = runner.invoke(args=["evaluate", "faq_data/finbuddy_eval.csv", "--json"])
+    assert json.loads(served.stdout)["threshold"] == pytest.approx(figures["threshold"])
 
 
 def test_calibrate_before_any_model_version_explains_itself(make_app):

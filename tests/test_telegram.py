@@ -77,18 +77,18 @@ class Bot:
             self.app.config[key] = value
         self.runtime.close()
         self.runtime = self._fresh_runtime()
-        if "BOT_THRESHOLD" in config:
+        if {"BOT_THRESHOLD", "BOT_AMBIGUITY_MARGIN"} & config.keys():
             serving(self.app).invalidate()
 
     def restore(self) -> None:
         self.runtime.close()
         self.app.config.update(self._saved)
-        if "BOT_THRESHOLD" in self._saved:
+        if {"BOT_THRESHOLD", "BOT_AMBIGUITY_MARGIN"} & self._saved.keys():
             serving(self.app).invalidate()
 
     def post(self, update: Any, secret: str | None = SECRET, wait: bool = True, **kwargs: Any):  # noqa: ANN201
         headers = {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret}
-        if "data" not in kwargs:
+        if "data" not in kwargs and "json" not in kwargs:
             kwargs["json"] = update
         response = self.client.post("/telegram/webhook", headers=headers, **kwargs)
         if wait:

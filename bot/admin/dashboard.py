@@ -18,18 +18,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.admin import bp
-from bot.admin.inbox import DEFAULT_BAND
-from bot.admin.inbox import telegram_picks
-from bot.admin.inbox_actions import TEST_CHANNEL
-from bot.admin.inbox_actions import count_of
-from bot.admin.inbox_actions import current_threshold
-from bot.admin.inbox_actions import inbox_statement
 from bot.catalog import count_active_faqs
 from bot.db import get_session
 from bot.models import Faq
 from bot.models import QueryLog
 from bot.models import utcnow
+from bot.review import TEST_CHANNEL
+from bot.review import count_of
+from bot.review import inbox_statement
+from bot.review import telegram_picks
 from bot.versions import active_version
+from bot.versions import served_threshold
 
 DAYS = 30
 
@@ -124,8 +123,8 @@ def collect_stats(session: Session, today: date | None = None, days: int = DAYS)
 def dashboard() -> Any:
     session = get_session()
     version = active_version(session)
-    band = float(current_app.config.get("ADMIN_INBOX_BAND", DEFAULT_BAND))
-    threshold = current_threshold(current_app.config, version)
+    threshold = served_threshold(current_app.config, version)
+    band = current_app.config["ADMIN_INBOX_BAND"]
     inbox_count = session.scalar(count_of(inbox_statement(threshold, band)))
     picks = session.scalar(count_of(telegram_picks()))
     return render_template(

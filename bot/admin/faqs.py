@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import selectinload
+from training.tabular import normalise_key
 
 from bot.admin import bp
 from bot.admin.common import page_number
@@ -23,39 +24,36 @@ from bot.admin.common import paginate
 from bot.admin.common import safe_next
 from bot.admin.forms import ActionForm
 from bot.admin.forms import FaqForm
-from bot.admin.inbox_actions import finish_created_faq
-from bot.admin.inbox_actions import parse_ids
-from bot.admin.inbox_actions import pending_queries
-from bot.admin.reindex import reindexer
-from bot.catalog import question_lookup
-from bot.csv_io import normalise_key
+from bot.admin.reindex import request_reindex
+from bot.catalog import foreign_phrasings
+from bot.catalog import phrasing_owners
 from bot.db import get_session
 from bot.models import AlternateQuestion
 from bot.models import Faq
 from bot.models import TrainingPair
+from bot.review import finish_created_faq
+from bot.review import parse_ids
+from bot.review import pending_queries
 from bot.serving import serving
 from bot.versions import active_version
 
-DEFAULT_NEAR_DUPLICATE = 0.9
+MAX_NEAR_DUPLICATES_SHOWN = 5
 
 
 def ownership_problems(
     session: Session, faq_id: int | None, question: str, alternates: list[str]
 ) -> dict[str, list[str]]:
     """A question or alternate owned by another FAQ would make answers ambiguous: refuse it."""
-    lookup = question_lookup(session)
+    owners = phrasing_owners(session)
     problems: dict[str, list[str]] = {}
-    owner = lookup.get(normalise_key(question))
-    if owner is not None and owner != faq_id:
+    for _text, owner in foreign_phrasings(owners, faq_id, [question]):
         problems.setdefault("question", []).append(
             f"FAQ #{owner} already has this question (or an alternate equal to it)."
         )
-    for alternate in alternates:
-        owner = lookup.get(normalise_key(alternate))
-        if owner is not None and owner != faq_id:
-            problems.setdefault("alternates", []).append(
-                f"{alternate!r} already belongs to FAQ #{owner}."
-            )
+    for alternate, owner in foreign_phrasings(owners, faq_id, alternates):
+        problems.setdefault("alternates", []).append(
+            f"{alternate!r} already belongs to FAQ #{owner}."
+        )
     return problems
 
 
@@ -63,19 +61,17 @@ def near_duplicates(session: Session, question: str, faq_id: int) -> list[tuple[
     """Other FAQs whose phrasings embed almost like `question` (served encoder, cosine)."""
     if active_version(session) is None:
         return []
-    model = serving(current_app._get_current_object()).current(session)
-    if model.matcher is None:
+    matcher = serving(current_app).current(session).matcher
+    if matcher is None:
         return []
-    limit = float(current_app.config.get("ADMIN_NEAR_DUPLICATE", DEFAULT_NEAR_DUPLICATE))
-    scores = model.matcher.score_matrix([question], lexical=False)
     found: list[tuple[Faq, float]] = []
-    for column, other_id in enumerate(scores.faq_ids):
-        similarity = float(scores.semantic[0, column])
-        if int(other_id) != faq_id and similarity >= limit:
-            other = session.get(Faq, int(other_id))
-            if other is not None:
-                found.append((other, similarity))
-    return sorted(found, key=lambda pair: -pair[1])[:5]
+    for other_id, similarity in matcher.similar_faqs(
+        question, current_app.config["ADMIN_NEAR_DUPLICATE"]
+    ):
+        other = session.get(Faq, other_id) if other_id != faq_id else None
+        if other is not None:
+            found.append((other, similarity))
+    return found[:MAX_NEAR_DUPLICATES_SHOWN]
 
 
 def apply_form(session: Session, faq: Faq, form: FaqForm) -> bool:
@@ -122,7 +118,7 @@ def _save(session: Session, faq: Faq, form: FaqForm) -> bool:
             "merge them if they mean the same.",
             "warning",
         )
-    reindexer(current_app._get_current_object()).request()
+    request_reindex()
     return True
 
 
@@ -233,7 +229,7 @@ def faq_toggle(faq_id: int) -> Any:
             return redirect(url_for("admin.faq_edit", faq_id=faq.id))
     faq.active = not faq.active
     session.commit()
-    reindexer(current_app._get_current_object()).request()
+    request_reindex()
     flash(f"FAQ #{faq.id} {'activated' if faq.active else 'deactivated'}.", "ok")
     return redirect(safe_next(request.form.get("next"), url_for("admin.faq_list")))
 
@@ -249,6 +245,6 @@ def faq_delete(faq_id: int) -> Any:
         return render_template("admin/faq_delete.html", faq=faq, action_form=ActionForm())
     session.delete(faq)
     session.commit()
-    reindexer(current_app._get_current_object()).request()
+    request_reindex()
     flash(f"FAQ #{faq_id} “{faq.question}” deleted.", "ok")
     return redirect(url_for("admin.faq_list"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import render_template
@@ -13,6 +12,7 @@ from flask import url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import selectinload
+from training.tabular import normalise_key
 
 from bot.admin import bp
 from bot.admin.common import faq_choices
@@ -21,8 +21,7 @@ from bot.admin.common import paginate
 from bot.admin.common import safe_next
 from bot.admin.forms import ActionForm
 from bot.admin.forms import PairForm
-from bot.admin.reindex import reindexer
-from bot.csv_io import normalise_key
+from bot.admin.reindex import request_reindex
 from bot.db import get_session
 from bot.models import Faq
 from bot.models import TrainingPair
@@ -51,7 +50,7 @@ def _save(session: Session, pair: TrainingPair, form: PairForm) -> bool:
         pair.source = "admin"
         session.add(pair)
     session.commit()
-    reindexer(current_app._get_current_object()).request()
+    request_reindex()
     return True
 
 
@@ -122,7 +121,7 @@ def pair_approve(pair_id: int) -> Any:
     if pair is not None and not pair.approved:
         pair.approved = True
         session.commit()
-        reindexer(current_app._get_current_object()).request()
+        request_reindex()
         flash("Training pair approved.", "ok")
     return redirect(_back(url_for("admin.pair_list")))
 
@@ -136,6 +135,6 @@ def pair_delete(pair_id: int) -> Any:
         session.delete(pair)
         session.commit()
         if was_indexed:
-            reindexer(current_app._get_current_object()).request()
+            request_reindex()
         flash("Training pair deleted.", "ok")
     return redirect(_back(url_for("admin.pair_list")))

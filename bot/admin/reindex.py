@@ -11,9 +11,10 @@ import logging
 import threading
 
 from flask import Flask
+from flask import current_app
 
+from bot.bootstrap import refresh_index
 from bot.db import new_session
-from bot.versions import rebuild_index
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class Reindexer:
                 target = self._requested
             try:
                 with self.app.app_context(), new_session(self.app) as session:
-                    rebuild_index(self.app, session)
+                    refresh_index(self.app, session)
                 self.last_error = None
             except Exception as exc:  # the thread must survive to serve the next request
                 logger.exception("index rebuild failed")
@@ -68,6 +69,11 @@ class Reindexer:
 
 def reindexer(app: Flask) -> Reindexer:
     return app.extensions["admin_reindexer"]
+
+
+def request_reindex() -> int:
+    """After an admin change to what is indexed: rebuild in the background."""
+    return reindexer(current_app).request()
 
 
 def init_app(app: Flask) -> None:

@@ -25,27 +25,27 @@ from flask import render_template
 from flask import url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from training.trainer import TrainingConfig
 
 from bot.admin import bp
 from bot.admin.forms import ActionForm
 from bot.admin.forms import RetrainForm
-from bot.admin.reindex import reindexer
+from bot.admin.reindex import request_reindex
 from bot.db import get_session
 from bot.db import new_session
 from bot.models import ModelVersion
 from bot.models import RetrainJob
 from bot.models import utcnow
+from bot.retrain import COMPARED_METRICS
 from bot.retrain import RetrainError
 from bot.retrain import retrain
 from bot.versions import activate
-from training.mnrl import TrainingConfig
 
 logger = logging.getLogger(__name__)
 
 # A running job writes at least once per training step; one silent for this long died with
 # its process (a restart), so it no longer blocks new jobs.
 STALE_AFTER = timedelta(minutes=30)
-METRIC_KEYS = ("accuracy_at_1", "accuracy_at_3", "mrr", "oos_recall", "overall_accuracy")
 
 
 def _aware(moment: datetime) -> datetime:
@@ -172,16 +172,7 @@ class RetrainJobs:
             phase="done",
             version_name=report.version_name,
             finished_at=utcnow(),
-            result={
-                "seconds": round(report.seconds, 1),
-                "loss_before": report.training.loss_before,
-                "loss_after": report.training.loss_after,
-                "steps": report.training.steps,
-                "before": report.before,
-                "after": report.after,
-                "activated": report.activated,
-                "promotion": report.promotion,
-            },
+            result=report.as_dict(),
         )
 
 
@@ -196,7 +187,7 @@ def init_app(app: Flask) -> None:
 @bp.get("/retrain")
 def retrain_page() -> Any:
     session = get_session()
-    jobs = retrain_jobs(current_app._get_current_object())
+    jobs = retrain_jobs(current_app)
     running = jobs.running(session)
     latest = session.scalars(select(RetrainJob).order_by(RetrainJob.id.desc())).first()
     defaults = TrainingConfig()
@@ -215,7 +206,7 @@ def retrain_page() -> Any:
         latest=latest,
         versions=versions,
         active=active,
-        metric_keys=METRIC_KEYS,
+        metric_keys=COMPARED_METRICS,
         action_form=ActionForm(),
     )
 
@@ -234,7 +225,7 @@ def retrain_start() -> Any:
         learning_rate=float(form.learning_rate.data),
         progress_bar=False,
     )
-    job = retrain_jobs(current_app._get_current_object()).start(
+    job = retrain_jobs(current_app).start(
         session, config, g.admin.username, force=bool(form.force.data)
     )
     if job is None:
@@ -260,10 +251,10 @@ def version_activate(version_id: int) -> Any:
     if version is None:
         flash("No such model version.", "error")
         return redirect(url_for("admin.retrain_page"))
-    if retrain_jobs(current_app._get_current_object()).running(session) is not None:
+    if retrain_jobs(current_app).running(session) is not None:
         flash("Wait for the running retraining job to finish first.", "error")
         return redirect(url_for("admin.retrain_page"))
     activate(session, version)
-    reindexer(current_app._get_current_object()).request()
+    request_reindex()
     flash(f"Model version {version.name} is now active.", "ok")
     return redirect(url_for("admin.retrain_page"))

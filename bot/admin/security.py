@@ -9,6 +9,8 @@ from flask import Flask
 from flask import Response
 from flask_wtf.csrf import CSRFProtect
 
+from bot.config import parse_flag
+
 logger = logging.getLogger(__name__)
 
 csrf = CSRFProtect()
@@ -24,12 +26,8 @@ CONTENT_SECURITY_POLICY = (
 
 def secure_cookies(app: Flask) -> bool:
     """Secure cookies unless debugging or testing; BOT_SECURE_COOKIES=0/1 decides explicitly."""
-    configured = app.config.get("BOT_SECURE_COOKIES")
-    if configured is None or configured == "":
-        return not (app.debug or app.testing)
-    if isinstance(configured, str):
-        return configured.strip().lower() not in ("0", "false", "no", "off")
-    return bool(configured)
+    configured = parse_flag(app.config["BOT_SECURE_COOKIES"])
+    return not (app.debug or app.testing) if configured is None else configured
 
 
 def init_app(app: Flask) -> None:
@@ -43,7 +41,7 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_SECURE=secure_cookies(app),
     )
     app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=12))
-    if app.config.get("SECRET_KEY") == DEV_SECRET_KEY and not (app.debug or app.testing):
+    if app.config["SECRET_KEY"] == DEV_SECRET_KEY and not (app.debug or app.testing):
         logger.warning("SECRET_KEY is the development default: set it before using /admin")
 
 

@@ -13,14 +13,12 @@ from flask import render_template
 
 from bot.admin import bp
 from bot.admin.forms import TestForm
-from bot.admin.inbox_actions import TEST_CHANNEL
 from bot.admin.reindex import reindexer
 from bot.answering import InvalidMessage
 from bot.answering import answer
 from bot.db import get_session
 from bot.models import Faq
-
-DEFAULT_WAIT_SECONDS = 15.0
+from bot.review import TEST_CHANNEL
 
 
 @bp.route("/test", methods=["GET", "POST"])
@@ -30,10 +28,9 @@ def test_panel() -> Any:
     rows: list[tuple[Faq | None, Any]] = []
     still_indexing = False
     if form.validate_on_submit():
-        app = current_app._get_current_object()
         # An edit just saved should answer here at once: give its index rebuild a moment.
-        wait = float(app.config.get("ADMIN_TEST_WAIT_SECONDS", DEFAULT_WAIT_SECONDS))
-        still_indexing = not reindexer(app).wait(timeout=wait)
+        wait = current_app.config["ADMIN_TEST_WAIT_SECONDS"]
+        still_indexing = not reindexer(current_app).wait(timeout=wait)
         session = get_session()
         try:
             reply = answer(form.message.data, channel=TEST_CHANNEL, session=session)

@@ -23,19 +23,19 @@ from flask import render_template
 from flask import request
 from flask import url_for
 from sqlalchemy.orm import Session
+from training.tabular import CsvValidationError
+from training.tabular import Problem
 
 from bot.admin import bp
 from bot.admin.forms import ConfirmImportForm
 from bot.admin.forms import ImportForm
-from bot.admin.reindex import reindexer
+from bot.admin.reindex import request_reindex
 from bot.admin.spreadsheet import xlsx_to_csv
 from bot.catalog import ImportSummary
 from bot.catalog import export_rows
 from bot.catalog import import_faqs
 from bot.csv_io import FAQ_COLUMNS
-from bot.csv_io import CsvValidationError
 from bot.csv_io import FaqRecord
-from bot.csv_io import Problem
 from bot.csv_io import faq_frame
 from bot.csv_io import read_faq_csv
 from bot.db import get_session
@@ -170,7 +170,7 @@ def import_confirm() -> Any:
         flash(f"Nothing was imported: the FAQs changed since the preview. {exc}", "error")
         return redirect(url_for("admin.import_page"))
     path.unlink(missing_ok=True)
-    reindexer(current_app._get_current_object()).request()
+    request_reindex()
     flash(f"Imported: {summary.created} FAQ(s) created, {summary.updated} updated.", "ok")
     return redirect(url_for("admin.faq_list"))
 

@@ -24,7 +24,7 @@ def bot_token(app: Flask) -> str:
 
 def build_application(app: Flask, polling: bool = False) -> Application:
     """An Application on TELEGRAM_API_URL; without an Updater unless it polls itself."""
-    timeout = float(app.config.get("TELEGRAM_TIMEOUT") or 10.0)
+    timeout = float(app.config["TELEGRAM_TIMEOUT"])
     builder = (
         Application.builder()
         .token(bot_token(app))

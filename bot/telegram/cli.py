@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
 from collections.abc import Awaitable
 from collections.abc import Callable
 from typing import TypeVar
 
 import click
 from flask import Flask
-from flask import current_app
-from flask.cli import with_appcontext
+from flask.cli import ScriptInfo
+from flask.cli import pass_script_info
 from telegram import Bot
 from telegram import WebhookInfo
 from telegram.error import TelegramError
@@ -27,13 +26,8 @@ T = TypeVar("T")
 SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as secret_token
 
 
-def _fail(message: str) -> None:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
-
-
 async def _with_bot(app: Flask, action: Callable[[Bot], Awaitable[T]]) -> T:
-    timeout = float(app.config.get("TELEGRAM_TIMEOUT") or 10.0)
+    timeout = float(app.config["TELEGRAM_TIMEOUT"])
     request = HTTPXRequest(connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout)
     bot = Bot(bot_token(app), base_url=app.config["TELEGRAM_API_URL"], request=request)
     async with bot:  # initialize() calls getMe, which also checks the token
@@ -101,10 +95,9 @@ def _run(action: Callable[[], T]) -> T:
     try:
         return action()
     except TelegramNotConfigured as exc:
-        _fail(str(exc))
+        raise click.ClickException(str(exc)) from exc
     except TelegramError as exc:
-        _fail(f"the Bot API refused: {exc}")
-    raise AssertionError("unreachable")
+        raise click.ClickException(f"the Bot API refused: {exc}") from exc
 
 
 @click.group("telegram")
@@ -115,31 +108,31 @@ def telegram_cli() -> None:
 @telegram_cli.command("set-webhook")
 @click.argument("url")
 @click.option("--drop-pending-updates", is_flag=True, help="Discard updates waiting at Telegram.")
-@with_appcontext
-def set_webhook_command(url: str, drop_pending_updates: bool) -> None:
+@pass_script_info
+def set_webhook_command(script: ScriptInfo, url: str, drop_pending_updates: bool) -> None:
     """Register URL (ending in /telegram/webhook) with Telegram, with the secret token."""
     if not url.startswith("https://"):
         click.echo("Warning: Telegram only delivers webhooks to https:// URLs.", err=True)
-    app = current_app._get_current_object()
+    app = script.load_app()
     _run(lambda: set_webhook(app, url, drop_pending_updates))
     click.echo(f"Webhook set to {url} (secret token sent; updates: {', '.join(ALLOWED_UPDATES)}).")
 
 
 @telegram_cli.command("delete-webhook")
 @click.option("--drop-pending-updates", is_flag=True, help="Discard updates waiting at Telegram.")
-@with_appcontext
-def delete_webhook_command(drop_pending_updates: bool) -> None:
+@pass_script_info
+def delete_webhook_command(script: ScriptInfo, drop_pending_updates: bool) -> None:
     """Stop webhook delivery (needed before polling elsewhere)."""
-    app = current_app._get_current_object()
+    app = script.load_app()
     _run(lambda: delete_webhook(app, drop_pending_updates))
     click.echo("Webhook deleted.")
 
 
 @telegram_cli.command("info")
-@with_appcontext
-def info_command() -> None:
+@pass_script_info
+def info_command(script: ScriptInfo) -> None:
     """Show what Telegram knows about our webhook (getWebhookInfo)."""
-    app = current_app._get_current_object()
+    app = script.load_app()
     for line in describe(_run(lambda: webhook_info(app))):
         click.echo(line)
 
@@ -148,10 +141,12 @@ def info_command() -> None:
 @click.option("--max-updates", type=int, default=0, help="Stop after N updates (0: Ctrl-C).")
 @click.option("--timeout", "poll_timeout", type=int, default=30, help="Long-poll seconds.")
 @click.option("--drop-pending-updates", is_flag=True, help="Discard updates waiting at Telegram.")
-@with_appcontext
-def poll_command(max_updates: int, poll_timeout: int, drop_pending_updates: bool) -> None:
+@pass_script_info
+def poll_command(
+    script: ScriptInfo, max_updates: int, poll_timeout: int, drop_pending_updates: bool
+) -> None:
     """Fetch updates with getUpdates instead of a webhook (for development; deletes it)."""
-    app = current_app._get_current_object()
+    app = script.load_app()
     click.echo("Polling Telegram for updates (Ctrl-C to stop)...")
     try:
         count = _run(

@@ -153,8 +153,9 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         polite = texts.EMPTY if not text.strip() else texts.TOO_LONG.format(limit=faq.max_chars)
         await send(context, message, polite)
         return
-    if answered.reply.ambiguous and len(answered.choices) > 1 and answered.query_log_id:
-        keyboard = did_you_mean(answered.query_log_id, answered.choices, faq.signing_key)
+    query_id = answered.reply.query_id
+    if answered.reply.ambiguous and len(answered.choices) > 1 and query_id is not None:
+        keyboard = did_you_mean(query_id, answered.choices, faq.signing_key)
         await send(context, message, texts.DID_YOU_MEAN, reply_markup=keyboard)
         return
     await send(context, message, answered.reply.text)

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 from flask import Flask
 from sqlalchemy import delete
-from sqlalchemy import event
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -39,7 +38,6 @@ class Answered:
     """A reply plus what the "did you mean" keyboard needs."""
 
     reply: Reply
-    query_log_id: int | None
     choices: list[tuple[int, str]] = field(default_factory=list)  # (faq id, question)
 
 
@@ -51,7 +49,7 @@ class FaqBackend:
 
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self.limiter = RateLimiter(int(app.config.get("TELEGRAM_RATE_LIMIT") or 0))
+        self.limiter = RateLimiter(int(app.config["TELEGRAM_RATE_LIMIT"]))
         self.signing_key = str(app.config["SECRET_KEY"])
         self.max_chars = int(app.config["BOT_MAX_MESSAGE_CHARS"])
 
@@ -76,15 +74,7 @@ class FaqBackend:
     def answer_message(self, text: str) -> Answered:
         """Answer with the shared answer(); raises InvalidMessage like it."""
         with self.app.app_context(), new_session(self.app) as session:
-            # answer() logs one QueryLog in this fresh session; its id keys the buttons
-            logged: list[QueryLog] = []
-            event.listen(
-                session,
-                "pending_to_persistent",
-                lambda _session, row: logged.append(row) if isinstance(row, QueryLog) else None,
-            )
             reply = answer(text, channel=CHANNEL, session=session)
-            log_id = logged[0].id if len(logged) == 1 else None
             choices: list[tuple[int, str]] = []
             if reply.ambiguous:
                 ids = list(dict.fromkeys(candidate.faq_id for candidate in reply.candidates))
@@ -94,7 +84,7 @@ class FaqBackend:
                     ).all()
                 )
                 choices = [(faq_id, questions[faq_id]) for faq_id in ids if faq_id in questions]
-            return Answered(reply, log_id, choices)
+            return Answered(reply, choices)
 
     def pick(self, pick: Pick) -> str | None:
         """Answer the chosen FAQ and keep (message, FAQ) as an unreviewed training pair."""

@@ -1,11 +1,11 @@
-"""The inbox's work: unanswered and doubtful messages, grouped, and what admins do with them.
+"""The review queue: unanswered and doubtful messages, grouped, and what admins do with them.
 
-Kept apart from the views so the FAQ editor (create a FAQ from messages) and the inbox share it.
+Channel-neutral, so the admin inbox, the FAQ editor (a FAQ made from messages) and any other
+channel share it; grouping by meaning asks the matcher for embeddings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
@@ -19,15 +19,16 @@ from sqlalchemy import func
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import selectinload
+from training.tabular import normalise_key
 
-from bot.catalog import question_lookup
+from bot.catalog import foreign_phrasings
+from bot.catalog import phrasing_owners
 from bot.csv_io import MAX_MESSAGE_CHARS
 from bot.csv_io import MAX_QUESTION_CHARS
-from bot.csv_io import normalise_key
-from bot.matcher import Encoder
+from bot.matcher import Matcher
 from bot.models import AlternateQuestion
 from bot.models import Faq
-from bot.models import ModelVersion
 from bot.models import QueryLog
 from bot.models import TrainingPair
 
@@ -97,11 +98,14 @@ def pending_queries(session: Session, ids: list[int]) -> list[QueryLog]:
     return [found[i] for i in ids if i in found]
 
 
-def current_threshold(config: Mapping[str, Any], version: ModelVersion | None) -> float:
-    """The threshold being served (BOT_THRESHOLD overrides the version's), without loading it."""
-    if config.get("BOT_THRESHOLD") is not None:
-        return float(config["BOT_THRESHOLD"])
-    return version.threshold if version is not None else 1.0
+def telegram_picks() -> Select[tuple[TrainingPair]]:
+    """Telegram "did you mean" choices that wait for an admin to approve them as pairs."""
+    return (
+        select(TrainingPair)
+        .where(TrainingPair.source == "telegram", TrainingPair.approved.is_(False))
+        .options(selectinload(TrainingPair.faq))
+        .order_by(TrainingPair.created_at.desc(), TrainingPair.id.desc())
+    )
 
 
 def inbox_statement(threshold: float, band: float) -> Select[tuple[QueryLog]]:
@@ -129,7 +133,7 @@ def inbox_queries(session: Session, threshold: float, band: float, limit: int) -
 
 
 def cluster_queries(
-    queries: list[QueryLog], encoder: Encoder | None, similarity: float
+    queries: list[QueryLog], matcher: Matcher | None, similarity: float
 ) -> list[Cluster]:
     """Greedy clustering: each phrasing joins the most similar leader at or above `similarity`.
 
@@ -141,9 +145,9 @@ def cluster_queries(
         groups.setdefault(normalise_key(query.text), []).append(query)
     ordered = sorted(groups.values(), key=lambda group: -len(group))
     clusters: list[Cluster] = []
-    if encoder is None or not ordered:
+    if matcher is None or not ordered:
         return [Cluster(group[0].text, list(group)) for group in ordered]
-    vectors = encoder.encode([group[0].text for group in ordered])
+    vectors = matcher.embed([group[0].text for group in ordered])
     leaders: list[int] = []
     for index, group in enumerate(ordered):
         if leaders:
@@ -170,15 +174,15 @@ def attach(session: Session, queries: list[QueryLog], faq: Faq, kind: str) -> in
     texts = Cluster(queries[0].text, queries).texts
     added = 0
     if kind == "alternate":
-        lookup = question_lookup(session)
+        owners = phrasing_owners(session)
+        conflicts = foreign_phrasings(owners, faq.id, texts)
+        if conflicts:
+            text, owner = conflicts[0]
+            raise InboxError(f"{text!r} is already a question of FAQ #{owner}")
+        if any(len(text) > MAX_QUESTION_CHARS for text in texts):
+            raise InboxError(f"alternates are at most {MAX_QUESTION_CHARS} characters")
         for text in texts:
-            owner = lookup.get(normalise_key(text))
-            if owner is not None and owner != faq.id:
-                raise InboxError(f"{text!r} is already a question of FAQ #{owner}")
-            if len(text) > MAX_QUESTION_CHARS:
-                raise InboxError(f"alternates are at most {MAX_QUESTION_CHARS} characters")
-        for text in texts:
-            if normalise_key(text) not in lookup:
+            if normalise_key(text) not in owners:
                 faq.alternates.append(AlternateQuestion(text=text))
                 added += 1
     else:

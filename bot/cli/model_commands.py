@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
 import click
 from flask.cli import AppGroup
 from sqlalchemy import select
+from training.embedded_e5.cache import directory_size
+from training.embedded_e5.cache import embedded_e5_path
+from training.errors import EmbeddedE5Error
 
+from bot.cli.output import score_text
 from bot.db import get_session
 from bot.models import ModelVersion
 from bot.versions import activate
 from bot.versions import delete_version
 from bot.versions import find_version
-from training.embedded_e5 import EmbeddedE5Error
-from training.embedded_e5 import directory_size
-from training.embedded_e5 import embedded_e5_path
 
 model_cli = AppGroup("model", help="Manage embedding models and model versions.")
 
 
-def _fail(message: str) -> None:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
-
-
 def _figure(version: ModelVersion, key: str) -> str:
-    value = (version.metrics or {}).get("eval", {}).get(key)
-    return f"{value:.3f}" if isinstance(value, float) else "-"
+    return score_text((version.metrics or {}).get("eval", {}).get(key))
 
 
 @model_cli.command("list")
@@ -57,7 +51,7 @@ def activate_command(name: str) -> None:
     try:
         version = find_version(session, name)
     except LookupError as exc:
-        _fail(str(exc))
+        raise click.ClickException(str(exc)) from exc
     activate(session, version)
     click.echo(f"Model version {version.name} is active.")
 
@@ -70,7 +64,7 @@ def delete_command(name: str) -> None:
     try:
         delete_version(session, find_version(session, name))
     except (LookupError, ValueError) as exc:
-        _fail(str(exc))
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"Model version {name} deleted.")
 
 
@@ -82,7 +76,7 @@ def import_e5_command(force: bool) -> None:
     try:
         path = embedded_e5_path(force=force)
     except EmbeddedE5Error as exc:
-        _fail(str(exc))
+        raise click.ClickException(str(exc)) from exc
     size_mb = directory_size(path) / 1e6
     click.echo(f"{path} ({size_mb:.1f} MB, {time.perf_counter() - started:.1f} s)")
     click.echo("Use it with BOT_BASE_MODEL=embedded:multilingual-e5-small")

@@ -1,0 +1,41 @@
+"""Re-fit the served version's fusion weight, threshold and margin without retraining."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from bot.evaluation_set import EvaluationSet
+from bot.evaluation_set import calibrate_and_measure
+from bot.indexing import matcher_for
+from bot.models import ModelVersion
+from bot.versions import active_version
+from bot.versions import bump_index_revision
+from bot.versions import read_metrics
+from bot.versions import write_metrics
+
+
+def recalibrate(app: Flask, session: Session) -> tuple[ModelVersion, dict[str, Any]]:
+    """Re-fit fusion weight and threshold of the active version on the evaluation file.
+
+    Cheap (one encoding pass, no training): use it after FAQs or the evaluation file changed.
+    """
+    version = active_version(session)
+    if version is None:
+        raise LookupError("no model version yet: ask the bot something or retrain first")
+    matcher = matcher_for(session, version)
+    if matcher is None:
+        raise LookupError("there are no active FAQs to calibrate on")
+    evaluation = EvaluationSet.load(session, app.config["BOT_EVAL_FILE"])
+    calibration, figures = calibrate_and_measure(evaluation.scores(matcher), evaluation.expected)
+    version.threshold = calibration.threshold
+    version.semantic_weight = calibration.semantic_weight
+    version.margin = figures["margin"]
+    version.metrics = {**version.metrics, "eval": figures}
+    bump_index_revision(session, version)  # commits; servers reload and apply the new weight
+    directory = Path(version.path)
+    write_metrics(directory, {**read_metrics(directory), "eval": figures})
+    return version, figures

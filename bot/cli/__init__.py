@@ -1,0 +1,22 @@
+"""Command-line interface: thin click wrappers over the functions that do the work."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from bot.cli import catalog_commands
+    from bot.cli import chat_commands
+    from bot.cli import model_commands
+    from bot.cli import quality_commands
+    from bot.cli import retrain_command
+
+    for command in (
+        *catalog_commands.COMMANDS,
+        *chat_commands.COMMANDS,
+        *quality_commands.COMMANDS,
+        retrain_command.retrain_command,
+        model_commands.model_cli,
+    ):
+        app.cli.add_command(command)
