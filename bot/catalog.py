@@ -11,17 +11,17 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import selectinload
 
 from bot.csv_io import ALTERNATE_SEPARATOR
-from bot.csv_io import CsvValidationError
 from bot.csv_io import FaqRecord
 from bot.csv_io import PairRecord
-from bot.csv_io import Problem
-from bot.csv_io import normalise_key
 from bot.csv_io import read_faq_csv
 from bot.csv_io import read_pairs_csv
 from bot.matcher import Phrasing
 from bot.models import AlternateQuestion
 from bot.models import Faq
 from bot.models import TrainingPair
+from training.tabular import CsvValidationError
+from training.tabular import Problem
+from training.tabular import normalise_key
 
 
 @dataclass(frozen=True)

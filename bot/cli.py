@@ -14,7 +14,6 @@ from flask.cli import with_appcontext
 from bot import catalog
 from bot.answering import InvalidMessage
 from bot.answering import answer
-from bot.csv_io import CsvValidationError
 from bot.csv_io import read_faq_csv
 from bot.csv_io import read_pairs_csv
 from bot.csv_io import write_faq_csv
@@ -27,10 +26,11 @@ from bot.retrain import retrain
 from bot.serving import serving
 from bot.versions import rebuild_index
 from bot.versions import recalibrate
-from training.mnrl import TrainingConfig
 from training.recipes import LOSSES
 from training.recipes import RECIPES
 from training.recipes import prepare_recipe
+from training.tabular import CsvValidationError
+from training.trainer import TrainingConfig
 
 
 def _fail(message: str) -> None:

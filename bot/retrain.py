@@ -28,11 +28,11 @@ from bot.versions import next_version_name
 from bot.versions import prune_versions
 from bot.versions import write_metrics
 from bot.versions import write_model_card
-from training.mnrl import TrainingConfig
-from training.mnrl import TrainingResult
 from training.recipes import FaqRetrievalSet
 from training.recipes import Recipe
 from training.recipes import train_recipe
+from training.trainer import TrainingConfig
+from training.trainer import TrainingResult
 
 logger = logging.getLogger(__name__)
 VERSION_METRICS = ("fine_tuned", "training", "eval", "eval_before", "promotion")

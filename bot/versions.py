@@ -15,12 +15,12 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from bot.catalog import indexed_phrasings
-from bot.csv_io import CsvValidationError
 from bot.evaluation_set import EvaluationSet
 from bot.evaluation_set import calibrate_and_measure
 from bot.matcher import Matcher
 from bot.matcher import SentenceEncoder
 from bot.models import ModelVersion
+from training.tabular import CsvValidationError
 
 logger = logging.getLogger(__name__)
 

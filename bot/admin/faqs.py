@@ -28,13 +28,13 @@ from bot.admin.inbox_actions import parse_ids
 from bot.admin.inbox_actions import pending_queries
 from bot.admin.reindex import reindexer
 from bot.catalog import question_lookup
-from bot.csv_io import normalise_key
 from bot.db import get_session
 from bot.models import AlternateQuestion
 from bot.models import Faq
 from bot.models import TrainingPair
 from bot.serving import serving
 from bot.versions import active_version
+from training.tabular import normalise_key
 
 DEFAULT_NEAR_DUPLICATE = 0.9
 

@@ -25,7 +25,7 @@ from wtforms.validators import ValidationError
 
 from bot.csv_io import MAX_MESSAGE_CHARS
 from bot.csv_io import MAX_QUESTION_CHARS
-from bot.csv_io import normalise_key
+from training.tabular import normalise_key
 
 
 def squash(value: Any) -> Any:

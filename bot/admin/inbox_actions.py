@@ -23,13 +23,13 @@ from sqlalchemy.orm import Session
 from bot.catalog import question_lookup
 from bot.csv_io import MAX_MESSAGE_CHARS
 from bot.csv_io import MAX_QUESTION_CHARS
-from bot.csv_io import normalise_key
 from bot.matcher import Encoder
 from bot.models import AlternateQuestion
 from bot.models import Faq
 from bot.models import ModelVersion
 from bot.models import QueryLog
 from bot.models import TrainingPair
+from training.tabular import normalise_key
 
 TEST_CHANNEL = "admin-test"  # the test panel's messages: never in the inbox or the dashboard
 INBOX_SOURCE = "inbox"  # TrainingPair.source for pairs made from users' messages

@@ -22,10 +22,10 @@ from bot.admin.common import safe_next
 from bot.admin.forms import ActionForm
 from bot.admin.forms import PairForm
 from bot.admin.reindex import reindexer
-from bot.csv_io import normalise_key
 from bot.db import get_session
 from bot.models import Faq
 from bot.models import TrainingPair
+from training.tabular import normalise_key
 
 
 def _duplicate(session: Session, pair_id: int | None, faq_id: int, text: str) -> bool:

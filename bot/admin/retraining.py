@@ -38,7 +38,7 @@ from bot.models import utcnow
 from bot.retrain import RetrainError
 from bot.retrain import retrain
 from bot.versions import activate
-from training.mnrl import TrainingConfig
+from training.trainer import TrainingConfig
 
 logger = logging.getLogger(__name__)
 

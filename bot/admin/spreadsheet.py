@@ -12,8 +12,8 @@ from datetime import date
 from datetime import datetime
 from typing import Any
 
-from bot.csv_io import CsvValidationError
-from bot.csv_io import Problem
+from training.tabular import CsvValidationError
+from training.tabular import Problem
 
 
 def _cell(value: Any) -> str:

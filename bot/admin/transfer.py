@@ -33,12 +33,12 @@ from bot.catalog import ImportSummary
 from bot.catalog import export_rows
 from bot.catalog import import_faqs
 from bot.csv_io import FAQ_COLUMNS
-from bot.csv_io import CsvValidationError
 from bot.csv_io import FaqRecord
-from bot.csv_io import Problem
 from bot.csv_io import faq_frame
 from bot.csv_io import read_faq_csv
 from bot.db import get_session
+from training.tabular import CsvValidationError
+from training.tabular import Problem
 
 PREVIEW_ROWS = 200
 UPLOAD_TTL_SECONDS = 24 * 3600
