@@ -17,10 +17,10 @@ from training.evaluation import Calibration
 from training.evaluation import ScoreMatrix
 from training.evaluation import best_threshold
 from training.evaluation import calibrate
+from training.evaluation import calibrate_margin
 from training.evaluation import cross_validated_accuracy
 from training.evaluation import expected_columns
 from training.evaluation import metrics
-from training.report import calibrate_margin
 
 if TYPE_CHECKING:
     from bot.serving import ServingModel
