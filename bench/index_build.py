@@ -14,9 +14,9 @@ from common import peak_rss_mb
 
 from bot.config import DEFAULT_BASE_MODEL
 from bot.config import SHIPPED_DATA
+from bot.indexing import encoder_for
 from bot.matcher import Matcher
 from bot.matcher import Phrasing
-from bot.indexing import encoder_for
 
 
 def vocabulary() -> list[str]:

@@ -20,9 +20,9 @@ from bot.catalog import indexed_phrasings
 from bot.config import DEFAULT_BASE_MODEL
 from bot.db import get_session
 from bot.evaluation_set import EvaluationSet
+from bot.indexing import encoder_for
 from bot.matcher import Matcher
 from bot.matcher import Phrasing
-from bot.indexing import encoder_for
 from training.evaluation import WEIGHT_GRID
 from training.evaluation import calibrate
 from training.evaluation import cross_validated_accuracy

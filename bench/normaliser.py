@@ -22,9 +22,9 @@ from bot.config import DEFAULT_BASE_MODEL
 from bot.db import get_session
 from bot.evaluation_set import EvaluationSet
 from bot.evaluation_set import calibrate_and_measure
+from bot.indexing import encoder_for
 from bot.matcher import Matcher
 from bot.matcher import Phrasing
-from bot.indexing import encoder_for
 
 DICTIONARY = Path(__file__).resolve().parent / "slang_id.csv"
 

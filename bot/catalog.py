@@ -9,9 +9,6 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import selectinload
-from training.tabular import CsvValidationError
-from training.tabular import Problem
-from training.tabular import normalise_key
 
 from bot.csv_io import ALTERNATE_SEPARATOR
 from bot.csv_io import FaqRecord
@@ -22,6 +19,9 @@ from bot.matcher import Phrasing
 from bot.models import AlternateQuestion
 from bot.models import Faq
 from bot.models import TrainingPair
+from training.tabular import CsvValidationError
+from training.tabular import Problem
+from training.tabular import normalise_key
 
 
 @dataclass(frozen=True)

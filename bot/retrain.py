@@ -13,8 +13,6 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy.orm import Session
-from training.trainer import TrainingConfig
-from training.trainer import TrainingResult
 
 from bot.catalog import indexed_phrasings
 from bot.catalog import training_examples
@@ -36,6 +34,8 @@ from bot.versions import write_model_card
 from training.recipes import FaqRetrievalSet
 from training.recipes import Recipe
 from training.recipes import train_recipe
+from training.trainer import TrainingConfig
+from training.trainer import TrainingResult
 
 logger = logging.getLogger(__name__)
 VERSION_METRICS = ("fine_tuned", "training", "eval", "eval_before", "promotion")

@@ -20,7 +20,6 @@ from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import selectinload
-from training.tabular import normalise_key
 
 from bot.catalog import foreign_phrasings
 from bot.catalog import phrasing_owners
@@ -31,6 +30,7 @@ from bot.models import AlternateQuestion
 from bot.models import Faq
 from bot.models import QueryLog
 from bot.models import TrainingPair
+from training.tabular import normalise_key
 
 TEST_CHANNEL = "admin-test"  # the test panel's messages: never in the inbox or the dashboard
 INBOX_SOURCE = "inbox"  # TrainingPair.source for pairs made from users' messages

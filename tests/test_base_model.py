@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from training.base_model import BaseModelError
 from training.base_model import load_sentence_transformer
 from training.base_model import resolve_model_path
+from training.errors import BaseModelError
 
 
 def test_a_plain_bert_gets_mean_pooling_like_indobert(tiny_bert):

@@ -3,12 +3,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot.csv_io import CsvValidationError
 from bot.csv_io import read_faq_csv
 from bot.csv_io import read_pairs_csv
 from bot.db import new_session
 from bot.models import Faq
 from bot.models import TrainingPair
+from training.tabular import CsvValidationError
 
 GOOD = (
     "question,answer,category,alternates\n"

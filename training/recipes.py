@@ -7,59 +7,35 @@
 - `triplet`: an `anchor,positive,negative` CSV, MNRL with the negatives column, triplet
   accuracy on a held-out split (the indo-bge-m3 and korean-roberta-nli cards).
 
-Data files are read and validated when the recipe is prepared, before anything is trained or
-written; a bad file is rejected whole with every problem's line and column.
+Data files (`training.recipe_data`) are read and validated when the recipe is prepared, before
+anything is trained or written; a bad file is rejected whole with every problem's line and
+column.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from bot.csv_io import CsvValidationError
-from bot.csv_io import Problem
-from bot.csv_io import _read_table
-from bot.csv_io import normalise_key
-from training.mnrl import Evaluation
-from training.mnrl import TrainingConfig
-from training.mnrl import TrainingJob
-from training.mnrl import TrainingResult
 from training.mnrl import fine_tune_mnrl
-from training.mnrl import fit_batch_size
-from training.mnrl import load_for_training
-from training.mnrl import train_model
+from training.recipe_data import SCORED_PAIR_COLUMNS
+from training.recipe_data import SPLIT_SEED
+from training.recipe_data import TRIPLET_COLUMNS
+from training.recipe_data import read_scored_pairs_csv
+from training.recipe_data import read_triplets_csv
+from training.recipe_data import split_held_out
+from training.trainer import Evaluation
+from training.trainer import TrainingConfig
+from training.trainer import TrainingJob
+from training.trainer import TrainingResult
+from training.trainer import fit_batch_size
+from training.trainer import load_for_training
+from training.trainer import train_model
 
 RECIPES = ("mnrl", "cosine", "triplet")
 LOSSES = {"mnrl": ("mnrl",), "cosine": ("cosine", "cosent"), "triplet": ("mnrl",)}
-SCORED_PAIR_COLUMNS = ("sentence1", "sentence2", "score")
-TRIPLET_COLUMNS = ("anchor", "positive", "negative")
-HELD_OUT_FRACTION = 0.2
-MIN_HELD_OUT = 2  # Spearman and triplet accuracy need more than one row to mean anything
-MIN_ROWS = 2 * MIN_HELD_OUT
-SPLIT_SEED = 0  # fixed, not --seed: every run of a file is measured on the same rows
-
-
-@dataclass(frozen=True)
-class ScoredPair:
-    line: int
-    sentence1: str
-    sentence2: str
-    score: float
-
-
-@dataclass(frozen=True)
-class Triplet:
-    line: int
-    anchor: str
-    positive: str
-    negative: str
 
 
 @dataclass(frozen=True)
@@ -80,67 +56,6 @@ class Recipe:
     hard_negatives: int = 0
     data_file: str | None = None
     rows: tuple[Any, ...] = ()
-
-
-def _clean(value: object) -> str:
-    return " ".join(str(value).split())
-
-
-def _read_rows(
-    path: str | Path,
-    columns: tuple[str, ...],
-    parse: Callable[[int, dict[str, str], list[Problem]], Any],
-) -> tuple[Any, ...]:
-    """Check the CSV's structure, parse each row, then reject the file whole on any problem."""
-    frame, lines, source = _read_table(path, columns)
-    problems: list[Problem] = []
-    rows = []
-    for line, row in zip(lines, frame.to_dict("records"), strict=True):
-        texts = {name: _clean(row[name]) for name in columns}
-        for name in columns:
-            if not texts[name]:
-                problems.append(Problem(line, name, "must not be empty"))
-        rows.append(parse(line, texts, problems))
-    if not problems and len(rows) < MIN_ROWS:
-        problems.append(
-            Problem(
-                max(lines, default=1),
-                None,
-                f"{len(rows)} row(s): at least {MIN_ROWS} are needed to train and hold "
-                f"{MIN_HELD_OUT} out for evaluation",
-            )
-        )
-    if problems:
-        raise CsvValidationError(source, problems)
-    return tuple(rows)
-
-
-def _scored_pair(line: int, texts: dict[str, str], problems: list[Problem]) -> ScoredPair:
-    try:
-        score = float(texts["score"])
-    except ValueError:
-        score = math.nan
-    if not 0.0 <= score <= 1.0:  # also false for NaN
-        problems.append(
-            Problem(line, "score", f"must be a number from 0 to 1, found {texts['score']!r}")
-        )
-    return ScoredPair(line, texts["sentence1"], texts["sentence2"], score)
-
-
-def _triplet(line: int, texts: dict[str, str], problems: list[Problem]) -> Triplet:
-    if texts["positive"] and normalise_key(texts["positive"]) == normalise_key(texts["negative"]):
-        problems.append(Problem(line, "negative", "is the same text as the positive"))
-    return Triplet(line, texts["anchor"], texts["positive"], texts["negative"])
-
-
-def read_scored_pairs_csv(path: str | Path) -> tuple[ScoredPair, ...]:
-    """Parse `sentence1,sentence2,score` with every score in [0, 1]."""
-    return _read_rows(path, SCORED_PAIR_COLUMNS, _scored_pair)
-
-
-def read_triplets_csv(path: str | Path) -> tuple[Triplet, ...]:
-    """Parse `anchor,positive,negative`; a negative equal to its positive is a mistake."""
-    return _read_rows(path, TRIPLET_COLUMNS, _triplet)
 
 
 READERS = {"cosine": read_scored_pairs_csv, "triplet": read_triplets_csv}
@@ -176,14 +91,6 @@ def prepare_recipe(
         columns = ",".join(SCORED_PAIR_COLUMNS if name == "cosine" else TRIPLET_COLUMNS)
         raise ValueError(f"the {name} recipe needs a data file ({columns})")
     return Recipe(name, loss, 0, str(data_file), READERS[name](data_file))
-
-
-def split_held_out(rows: Sequence[Any]) -> tuple[list[Any], list[Any]]:
-    """(train, held out): a fixed-seed fifth, at least MIN_HELD_OUT rows, in file order."""
-    n_held = max(MIN_HELD_OUT, round(len(rows) * HELD_OUT_FRACTION))
-    held = set(np.random.default_rng(SPLIT_SEED).permutation(len(rows))[:n_held].tolist())
-    train = [row for index, row in enumerate(rows) if index not in held]
-    return train, [row for index, row in enumerate(rows) if index in held]
 
 
 def faq_retrieval_evaluator(faq_set: FaqRetrievalSet) -> Any | None:

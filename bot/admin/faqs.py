@@ -16,7 +16,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import selectinload
-from training.tabular import normalise_key
 
 from bot.admin import bp
 from bot.admin.common import page_number
@@ -36,6 +35,7 @@ from bot.review import parse_ids
 from bot.review import pending_queries
 from bot.serving import serving
 from bot.versions import active_version
+from training.tabular import normalise_key
 
 MAX_NEAR_DUPLICATES_SHOWN = 5
 

@@ -8,7 +8,6 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed
 from flask_wtf.file import FileField
 from flask_wtf.file import FileRequired
-from training.tabular import normalise_key
 from wtforms import BooleanField
 from wtforms import FloatField
 from wtforms import HiddenField
@@ -26,6 +25,7 @@ from wtforms.validators import ValidationError
 
 from bot.csv_io import MAX_MESSAGE_CHARS
 from bot.csv_io import MAX_QUESTION_CHARS
+from training.tabular import normalise_key
 
 
 def squash(value: Any) -> Any:

@@ -12,7 +12,6 @@ from flask import url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import selectinload
-from training.tabular import normalise_key
 
 from bot.admin import bp
 from bot.admin.common import faq_choices
@@ -25,6 +24,7 @@ from bot.admin.reindex import request_reindex
 from bot.db import get_session
 from bot.models import Faq
 from bot.models import TrainingPair
+from training.tabular import normalise_key
 
 
 def _duplicate(session: Session, pair_id: int | None, faq_id: int, text: str) -> bool:

@@ -25,7 +25,6 @@ from flask import render_template
 from flask import url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from training.trainer import TrainingConfig
 
 from bot.admin import bp
 from bot.admin.forms import ActionForm
@@ -40,6 +39,7 @@ from bot.retrain import COMPARED_METRICS
 from bot.retrain import RetrainError
 from bot.retrain import retrain
 from bot.versions import activate
+from training.trainer import TrainingConfig
 
 logger = logging.getLogger(__name__)
 

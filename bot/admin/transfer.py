@@ -23,8 +23,6 @@ from flask import render_template
 from flask import request
 from flask import url_for
 from sqlalchemy.orm import Session
-from training.tabular import CsvValidationError
-from training.tabular import Problem
 
 from bot.admin import bp
 from bot.admin.forms import ConfirmImportForm
@@ -39,6 +37,8 @@ from bot.csv_io import FaqRecord
 from bot.csv_io import faq_frame
 from bot.csv_io import read_faq_csv
 from bot.db import get_session
+from training.tabular import CsvValidationError
+from training.tabular import Problem
 
 PREVIEW_ROWS = 200
 UPLOAD_TTL_SECONDS = 24 * 3600

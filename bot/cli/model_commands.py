@@ -7,9 +7,6 @@ import time
 import click
 from flask.cli import AppGroup
 from sqlalchemy import select
-from training.embedded_e5.cache import directory_size
-from training.embedded_e5.cache import embedded_e5_path
-from training.errors import EmbeddedE5Error
 
 from bot.cli.output import score_text
 from bot.db import get_session
@@ -17,6 +14,9 @@ from bot.models import ModelVersion
 from bot.versions import activate
 from bot.versions import delete_version
 from bot.versions import find_version
+from training.embedded_e5.cache import directory_size
+from training.embedded_e5.cache import embedded_e5_path
+from training.errors import EmbeddedE5Error
 
 model_cli = AppGroup("model", help="Manage embedding models and model versions.")
 

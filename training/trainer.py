@@ -1,0 +1,297 @@
+"""The one trainer every recipe goes through: batching, prompts, early stopping, the record.
+
+A recipe builds a `TrainingJob` (model, data columns, loss, batch size, evaluation) and hands it
+to `train_model`, so what is trained and recorded works the same way for all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
+
+import torch
+from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
+
+from training.base_model import load_sentence_transformer
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
+
+logger = logging.getLogger(__name__)
+MIN_BATCH = 2  # MNRL's in-batch negatives need a second row; a batch of one teaches nothing
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Defaults follow the FinBuddy card (batch 16, 5 epochs, lr 5e-5) plus warmup and a seed.
+
+    `patience` is the number of evaluations without improvement before training stops early
+    (0: never stop early, and keep no evaluator's best epoch).
+    """
+
+    epochs: float = 5
+    batch_size: int = 16
+    learning_rate: float = 5e-5
+    warmup_ratio: float = 0.1
+    seed: int = 42
+    scale: float = 20.0
+    max_steps: int = -1
+    patience: int = 0
+    progress_bar: bool = True
+
+    def as_dict(self) -> dict[str, float | int | bool]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """An evaluator run before, after and (when stopping early) after every epoch."""
+
+    evaluator: BaseEvaluator
+    data: str  # what it measures, for the record: "the evaluation file", ...
+
+
+@dataclass
+class TrainingJob:
+    """What a recipe hands to `train_model`: model, data columns, loss, batch and evaluation."""
+
+    recipe: str
+    model: SentenceTransformer
+    columns: dict[str, list[Any]]
+    loss: torch.nn.Module
+    batch_size: int
+    no_duplicates: bool = True
+    evaluation: Evaluation | None = None
+    dataset: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainingResult:
+    output_dir: str
+    base_model: str
+    n_pairs: int
+    steps: int
+    seconds: float
+    device: str
+    loss_before: float
+    loss_after: float
+    step_losses: list[float] = field(default_factory=list)
+    recipe: str = "mnrl"
+    loss: str = "MultipleNegativesRankingLoss"
+    loss_parameters: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 0
+    batch_sampler: str = "no_duplicates"
+    dataset: dict[str, Any] = field(default_factory=dict)
+    evaluator: dict[str, Any] | None = None
+    early_stopping: str = "off"
+    epochs_trained: float = 0.0
+
+    def record(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+        """The `training` block of a version's metrics.json (the model card reads it)."""
+        return {
+            "recipe": self.recipe,
+            "loss": self.loss,
+            "loss_parameters": self.loss_parameters,
+            "batch_sampler": self.batch_sampler,
+            "n_pairs": self.n_pairs,
+            "dataset": self.dataset,
+            "steps": self.steps,
+            "epochs_trained": self.epochs_trained,
+            "seconds": round(self.seconds, 2),
+            "device": self.device,
+            "loss_before": self.loss_before,
+            "loss_after": self.loss_after,
+            "evaluator": self.evaluator,
+            "early_stopping": self.early_stopping,
+            "hyperparameters": {**hyperparameters, "effective_batch_size": self.batch_size},
+        }
+
+
+class AtLeastTwoNoDuplicatesBatchSampler(NoDuplicatesBatchSampler):
+    """No-duplicates batches, minus single-row leftovers, which MNRL cannot learn from.
+
+    With few distinct positives the sampler's last batch of a pass is often one row.
+    """
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in super().__iter__():
+            if len(batch) >= MIN_BATCH:
+                yield batch
+
+
+def fit_batch_size(requested: int, positives: list[str]) -> int:
+    """Shrink the batch to the number of distinct positives, the most a no-duplicates batch holds.
+
+    Tiny data (the 7-pair korean-formfield card) would otherwise ask for a batch of 16 that the
+    sampler can never fill; fewer than two distinct positives leave MNRL nothing to contrast.
+    """
+    distinct = len(set(positives))
+    if distinct < MIN_BATCH:
+        raise ValueError(
+            f"MNRL needs examples with at least {MIN_BATCH} different positives, found {distinct}"
+        )
+    return max(MIN_BATCH, min(requested, distinct))
+
+
+def load_for_training(base_model: str, seed: int) -> SentenceTransformer:
+    """Seed first: a plain encoder gets freshly built modules around it."""
+    torch.manual_seed(seed)
+    return load_sentence_transformer(base_model)
+
+
+def _finite(value: Any) -> float | None:
+    """metrics.json and the database store JSON, which has no NaN (Spearman of constant scores)."""
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _json_ready(config: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(config, default=str))
+
+
+def train_model(
+    job: TrainingJob,
+    base_model: str,
+    output_dir: str | Path,
+    config: TrainingConfig,
+    *,
+    callbacks: list[Any] | None = None,
+    started: float | None = None,
+) -> TrainingResult:
+    """Train and save `job.model` to `output_dir`; raise on any failure, touching nothing else.
+
+    Every recipe comes through here, so batching, prompts, early stopping and what is recorded
+    are the same for all of them. With an evaluation and `config.patience` > 0 the model is
+    evaluated each epoch, the best epoch's weights are kept, and training stops after
+    `patience` epochs without improvement.
+    """
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer
+    from sentence_transformers import SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+    from transformers import EarlyStoppingCallback
+
+    started = time.perf_counter() if started is None else started
+    model = job.model
+    dataset = Dataset.from_dict(job.columns)
+    evaluator = job.evaluation.evaluator if job.evaluation else None
+    metric = None
+    before: dict[str, Any] = {}
+    if evaluator is not None:
+        before = evaluator(model)  # also names the evaluator's primary metric
+        metric = f"eval_{evaluator.primary_metric}"
+    stopping = (
+        job.evaluation is not None
+        and config.patience > 0
+        and _finite(before[evaluator.primary_metric]) is not None
+    )
+    # Train on the text the model will see when serving: e5 models prefix "query: " by default.
+    prompt = model.prompts.get(model.default_prompt_name) if model.default_prompt_name else None
+    strategy = "epoch" if stopping else "no"
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(Path(output_dir) / "checkpoints"),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=job.batch_size,
+        per_device_eval_batch_size=job.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_ratio,  # transformers 5: a value below 1 is a ratio
+        seed=config.seed,
+        data_seed=config.seed,
+        batch_sampler=(
+            AtLeastTwoNoDuplicatesBatchSampler
+            if job.no_duplicates
+            else BatchSamplers.BATCH_SAMPLER
+        ),
+        eval_strategy=strategy,
+        save_strategy=strategy,
+        save_only_model=True,
+        save_total_limit=1,
+        load_best_model_at_end=stopping,
+        metric_for_best_model=metric if stopping else None,
+        greater_is_better=True if stopping else None,
+        logging_steps=1,
+        report_to="none",
+        disable_tqdm=not config.progress_bar,
+        dataloader_pin_memory=False,
+        prompts=prompt,
+    )
+    trainer_callbacks = list(callbacks or [])
+    if stopping:
+        trainer_callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.patience))
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        eval_dataset=dataset,
+        loss=job.loss,
+        evaluator=evaluator,
+        callbacks=trainer_callbacks,
+    )
+    loss_before = trainer.evaluate()["eval_loss"]
+    trainer.train()
+    history = list(trainer.state.log_history)
+    epochs_trained = float(trainer.state.epoch or 0.0)
+    after = trainer.evaluate()
+    model.save(str(output_dir))
+    shutil.rmtree(Path(output_dir) / "checkpoints", ignore_errors=True)
+
+    summary = None
+    if job.evaluation is not None and metric is not None:
+        per_epoch = [
+            {"epoch": round(entry["epoch"], 2), "score": _finite(entry[metric])}
+            for entry in history
+            if metric in entry
+        ]
+        scored = [entry for entry in per_epoch if entry["score"] is not None]
+        best = max(scored, key=lambda entry: entry["score"]) if stopping and scored else None
+        summary = {
+            "name": type(evaluator).__name__,
+            "data": job.evaluation.data,
+            "metric": evaluator.primary_metric,
+            "before": _finite(before[evaluator.primary_metric]),
+            "after": _finite(after[metric]),
+            "per_epoch": per_epoch,
+            "best_epoch": best["epoch"] if best else None,
+        }
+    result = TrainingResult(
+        output_dir=str(output_dir),
+        base_model=base_model,
+        n_pairs=len(dataset),
+        steps=trainer.state.global_step,
+        seconds=time.perf_counter() - started,
+        device=str(model.device),
+        loss_before=float(loss_before),
+        loss_after=float(after["eval_loss"]),
+        step_losses=[entry["loss"] for entry in history if "loss" in entry],
+        recipe=job.recipe,
+        loss=type(job.loss).__name__,
+        loss_parameters=_json_ready(job.loss.get_config_dict()),
+        batch_size=job.batch_size,
+        batch_sampler="no_duplicates" if job.no_duplicates else "batch_sampler",
+        dataset=job.dataset,
+        evaluator=summary,
+        early_stopping=f"on {job.evaluation.data}" if stopping else "off",
+        epochs_trained=round(epochs_trained, 2),
+    )
+    logger.info(
+        "%s: trained %s steps on %s in %.1fs: loss %.4f -> %.4f",
+        result.recipe,
+        result.steps,
+        result.device,
+        result.seconds,
+        result.loss_before,
+        result.loss_after,
+    )
+    return result
