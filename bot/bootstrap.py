@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy.orm import Session
-from training.tabular import CsvValidationError
 
 from bot.catalog import indexed_phrasings
 from bot.evaluation_set import EvaluationSet
@@ -22,6 +21,7 @@ from bot.versions import models_dir
 from bot.versions import next_version_name
 from bot.versions import write_metrics
 from bot.versions import write_model_card
+from training.tabular import CsvValidationError
 
 logger = logging.getLogger(__name__)
 

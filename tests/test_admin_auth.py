@@ -140,6 +140,7 @@ def test_session_cookie_is_httponly_and_samesite_lax(visitor):
 def test_cookies_are_secure_unless_debugging_or_testing(monkeypatch):
     monkeypatch.delenv("BOT_SECURE_COOKIES", raising=False)
     app = Flask(__name__)
+    app.config.update(from_environment("."))
     assert secure_cookies(app) is True
     app.testing = True
     assert secure_cookies(app) is False

@@ -130,6 +130,12 @@ def too_large(_exc: RequestEntityTooLarge) -> Any:
     return render_template("admin/error.html", title="File too large", message=message), 413
 
 
+@bp.errorhandler(404)
+def not_found(exc: Exception) -> Any:
+    title = getattr(exc, "description", None) or "Not found"
+    return render_template("admin/error.html", title=title, message=""), 404
+
+
 @bp.errorhandler(401)
 def unauthorised(_exc: Exception) -> Any:
     message = "You are not signed in (or your session ended). Sign in and repeat the change."

@@ -7,6 +7,7 @@ from math import ceil
 from typing import Any
 from urllib.parse import urlsplit
 
+from flask import abort
 from flask import request
 from flask import url_for
 from sqlalchemy import Select
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from wtforms import SelectChoice
 
 from bot.admin import bp
+from bot.db import get_session
 from bot.models import Faq
 
 PER_PAGE = 25
@@ -39,6 +41,14 @@ class Page:
     @property
     def has_next(self) -> bool:
         return self.number < self.pages
+
+
+def get_or_404(model: type[Any], object_id: int, what: str) -> Any:
+    """The row, or the admin's 404 page naming what was not found."""
+    found = get_session().get(model, object_id)
+    if found is None:
+        abort(404, description=f"No such {what}")
+    return found
 
 
 def page_number() -> int:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import selectinload
 
 from bot.admin import bp
+from bot.admin.common import get_or_404
 from bot.admin.common import page_number
 from bot.admin.common import paginate
 from bot.admin.common import safe_next
@@ -191,9 +192,7 @@ def faq_new() -> Any:
 @bp.route("/faqs/<int:faq_id>", methods=["GET", "POST"])
 def faq_edit(faq_id: int) -> Any:
     session = get_session()
-    faq = session.get(Faq, faq_id)
-    if faq is None:
-        return render_template("admin/error.html", title="No such FAQ", message=""), 404
+    faq = get_or_404(Faq, faq_id, "FAQ")
     form = FaqForm(obj=faq if request.method == "GET" else None)
     if request.method == "GET":
         form.alternates.data = "\n".join(a.text for a in faq.alternates)
@@ -217,9 +216,7 @@ def faq_edit(faq_id: int) -> Any:
 @bp.post("/faqs/<int:faq_id>/toggle")
 def faq_toggle(faq_id: int) -> Any:
     session = get_session()
-    faq = session.get(Faq, faq_id)
-    if faq is None:
-        return render_template("admin/error.html", title="No such FAQ", message=""), 404
+    faq = get_or_404(Faq, faq_id, "FAQ")
     if not faq.active:
         problems = ownership_problems(
             session, faq.id, faq.question, [a.text for a in faq.alternates]
@@ -238,9 +235,7 @@ def faq_toggle(faq_id: int) -> Any:
 def faq_delete(faq_id: int) -> Any:
     """GET asks for confirmation (no JavaScript here); POST deletes with pairs and alternates."""
     session = get_session()
-    faq = session.get(Faq, faq_id)
-    if faq is None:
-        return render_template("admin/error.html", title="No such FAQ", message=""), 404
+    faq = get_or_404(Faq, faq_id, "FAQ")
     if request.method == "GET":
         return render_template("admin/faq_delete.html", faq=faq, action_form=ActionForm())
     session.delete(faq)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from bot.admin import bp
 from bot.admin.common import faq_choices
+from bot.admin.common import get_or_404
 from bot.admin.common import page_number
 from bot.admin.common import paginate
 from bot.admin.common import safe_next
@@ -102,9 +103,7 @@ def pair_new() -> Any:
 @bp.route("/pairs/<int:pair_id>", methods=["GET", "POST"])
 def pair_edit(pair_id: int) -> Any:
     session = get_session()
-    pair = session.get(TrainingPair, pair_id)
-    if pair is None:
-        return render_template("admin/error.html", title="No such training pair", message=""), 404
+    pair = get_or_404(TrainingPair, pair_id, "training pair")
     form = PairForm(obj=pair if request.method == "GET" else None)
     form.faq_id.choices = faq_choices(session, include_inactive=True)
     if _save(session, pair, form):

@@ -9,7 +9,6 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.orm import Session
-from training.tabular import CsvValidationError
 
 from bot import catalog
 from bot.bootstrap import refresh_index
@@ -18,6 +17,7 @@ from bot.csv_io import read_faq_csv
 from bot.csv_io import read_pairs_csv
 from bot.csv_io import write_faq_csv
 from bot.db import get_session
+from training.tabular import CsvValidationError
 
 
 def _reindex() -> None:

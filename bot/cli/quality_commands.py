@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from training.tabular import CsvValidationError
 
 from bot import catalog
 from bot.calibration import recalibrate
@@ -17,6 +16,7 @@ from bot.evaluation_set import MATCHER_KINDS
 from bot.evaluation_set import EvaluationSet
 from bot.evaluation_set import evaluate_matcher
 from bot.serving import serving
+from training.tabular import CsvValidationError
 
 
 @click.command("evaluate")

@@ -9,8 +9,6 @@ from typing import Any
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from training.tabular import CsvValidationError
-from training.trainer import TrainingConfig
 
 from bot.cli.output import score_text
 from bot.db import get_session
@@ -20,6 +18,8 @@ from bot.retrain import retrain
 from training.recipes import LOSSES
 from training.recipes import RECIPES
 from training.recipes import prepare_recipe
+from training.tabular import CsvValidationError
+from training.trainer import TrainingConfig
 
 DEFAULTS = TrainingConfig()
 

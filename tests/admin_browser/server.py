@@ -31,11 +31,21 @@ def live_server(app: Flask) -> Iterator[str]:
     from waitress.server import create_server
 
     server = create_server(app, host="127.0.0.1", port=0, threads=4, asyncore_loop_timeout=0.2)
-    thread = threading.Thread(target=server.run, name="waitress", daemon=True)
+    stopping = threading.Event()
+
+    def serve() -> None:
+        try:
+            server.run()
+        except OSError:  # closing the sockets under select() is how waitress stops here
+            if not stopping.is_set():
+                raise
+
+    thread = threading.Thread(target=serve, name="waitress", daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.effective_port}"
     finally:
+        stopping.set()
         server.task_dispatcher.shutdown(timeout=5)
         for channel in list(server._map.values()):
             channel.close()
