@@ -13,17 +13,21 @@ logger = logging.getLogger(__name__)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app: config, database (migrated, seeded when empty), API and CLI."""
+    """Build the app: config, database, API, admin, Telegram and CLI.
+
+    Under a WSGI server the database must already be initialised (`flask init`); the
+    development server (`flask run`) and BOT_AUTO_INIT initialise it first themselves.
+    """
     from bot import admin
     from bot import api
     from bot import cli
     from bot import config
     from bot import db
+    from bot import monitoring
     from bot import serving
     from bot import telegram
-    from bot.catalog import has_faqs
-    from bot.catalog import seed
-    from bot.migrations import upgrade_database
+    from bot.boot import init_instance
+    from bot.boot import require_initialised
 
     test_config = dict(test_config or {})
     instance_path = test_config.get("BOT_INSTANCE_PATH") or os.environ.get("BOT_INSTANCE_PATH")
@@ -42,18 +46,26 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         )
 
     db.init_app(app)
-    upgrade_database(app.extensions["db_engine"])
-    if app.config["BOT_SEED_ON_EMPTY"]:
-        with db.new_session(app) as session:
-            if not has_faqs(session):
-                summary = seed(
-                    session, app.config["BOT_SEED_FAQ_FILE"], app.config["BOT_SEED_PAIRS_FILE"]
-                )
-                logger.info("empty database seeded with %s FAQs", summary.created)
-
     serving.init_app(app)
     app.register_blueprint(api.bp)
+    monitoring.init_app(app)
     admin.init_app(app)  # the /admin web UI and `flask create-admin`
     cli.init_app(app)
     telegram.init_app(app)
+
+    command = _flask_command()
+    if app.config["BOT_AUTO_INIT"] or command == "run":
+        init_instance(app)
+    elif command is None:  # a WSGI server's worker (or a test): never migrates by itself
+        require_initialised(app)
     return app
+
+
+def _flask_command() -> str | None:
+    """The `flask` command loading the app ("run", or the group's name), None outside the CLI."""
+    import click
+
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return None
+    return context.command.name or "flask"

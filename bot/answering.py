@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot.db import get_session
 from bot.matcher import Candidate
+from bot.metrics import ANSWERS
 from bot.models import Faq
 from bot.models import QueryLog
 from bot.serving import serving
@@ -99,4 +100,5 @@ def answer(message: object, channel: str, session: Session | None = None, k: int
     )
     session.add(log)
     session.commit()
+    ANSWERS.labels(channel=channel, outcome="fallback" if reply.fallback else "answered").inc()
     return replace(reply, query_id=log.id)

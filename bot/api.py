@@ -13,6 +13,8 @@ from bot.answering import InvalidMessage
 from bot.answering import answer
 from bot.catalog import count_active_faqs
 from bot.db import get_session
+from bot.serving import ModelNotReady
+from bot.serving import serving
 from bot.versions import active_version
 
 bp = Blueprint("api", __name__)
@@ -36,6 +38,10 @@ def chat():  # noqa: ANN201
         reply = answer(body["message"], channel=str(body.get("channel", "api"))[:50])
     except InvalidMessage as exc:
         return error(400, str(exc))
+    except ModelNotReady as exc:
+        response, status = error(503, str(exc))
+        response.headers["Retry-After"] = "5"
+        return response, status
     return jsonify(reply.as_json())
 
 
@@ -51,6 +57,7 @@ def healthz():  # noqa: ANN201
             "model_version": version.name if version else None,
             "base_model": version.base_model if version else current_app.config["BOT_BASE_MODEL"],
             "faqs": count_active_faqs(session),
+            "serving": serving(current_app).status(),
         }
     )
 

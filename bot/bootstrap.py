@@ -13,6 +13,7 @@ from bot.catalog import indexed_phrasings
 from bot.evaluation_set import EvaluationSet
 from bot.evaluation_set import calibrate_and_measure
 from bot.indexing import encoder_for
+from bot.indexing import matcher_for
 from bot.indexing import rebuild_index
 from bot.matcher import Matcher
 from bot.models import ModelVersion
@@ -75,6 +76,15 @@ def bootstrap_version(app: Flask, session: Session) -> ModelVersion | None:
     session.add(version)
     session.commit()
     logger.info("bootstrapped model version %s from %s", name, base_model)
+    return version
+
+
+def prepare_active_version(app: Flask, session: Session) -> ModelVersion | None:
+    """Make sure there is an active version whose index matches the catalog (for `init`)."""
+    version = active_version(session)
+    if version is None:
+        return bootstrap_version(app, session)
+    matcher_for(session, version)  # builds and saves the index if the catalog changed
     return version
 
 

@@ -63,6 +63,10 @@ def from_environment(instance_path: str, env: Mapping[str, str] | None = None) -
             "BOT_SEED_PAIRS_FILE", str(SHIPPED_DATA / "finbuddy_pairs.csv")
         ),
         "BOT_SEED_ON_EMPTY": parse_flag(env.get("BOT_SEED_ON_EMPTY"), default=True),
+        # initialise (migrate, seed, prepare the model) in create_app: single-process setups
+        "BOT_AUTO_INIT": parse_flag(env.get("BOT_AUTO_INIT"), default=False),
+        # how often each worker looks for a newly activated version or index
+        "BOT_RELOAD_SECONDS": float(env.get("BOT_RELOAD_SECONDS", "2")),
         "BOT_MAX_MESSAGE_CHARS": int(env.get("BOT_MAX_MESSAGE_CHARS", "4000")),
         "BOT_PROMOTION_TOLERANCE": float(env.get("BOT_PROMOTION_TOLERANCE", "0.0")),
         "BOT_KEEP_VERSIONS": int(env.get("BOT_KEEP_VERSIONS", "5")),

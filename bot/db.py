@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 
 from flask import Flask
 from flask import current_app
@@ -16,9 +19,32 @@ from sqlalchemy.orm import sessionmaker
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets foreign keys, WAL and a busy timeout for CLI + server."""
-    if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+    """Create an engine that is safe to share with forked workers.
+
+    Every connection works in UTC, whatever the server's time zone (dates in the dashboard and
+    retention are UTC days); SQLite gets foreign keys, WAL and a busy timeout for CLI + server.
+    A forked child (gunicorn --preload) drops the parent's pooled connections instead of
+    sharing their sockets.
+    """
+    if url.startswith("postgresql"):
+        engine = create_engine(
+            url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"}
+        )
+    elif not url.startswith("sqlite"):
+        engine = create_engine(url, pool_pre_ping=True)
+    else:
+        engine = _sqlite_engine(url)
+    os.register_at_fork(after_in_child=partial(_forget_connections, weakref.ref(engine)))
+    return engine
+
+
+def _forget_connections(engine_ref: weakref.ref[Engine]) -> None:
+    engine = engine_ref()
+    if engine is not None:
+        engine.dispose(close=False)
+
+
+def _sqlite_engine(url: str) -> Engine:
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")

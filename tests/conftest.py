@@ -1,4 +1,4 @@
-"""Fixtures: a real app on a temporary SQLite file, a tiny locally built BERT, the real CLI."""
+"""Fixtures: a real app on a temporary database, a tiny locally built BERT, the real CLI."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import csv
 import os
 import re
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # an accidental download fails fast instead of hanging
@@ -14,6 +15,10 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # the workers share the cores: one th
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
+from harness import BACKEND  # noqa: E402
+from harness import SERVER_URL  # noqa: E402
+from harness import Databases  # noqa: E402
+from harness import app_config  # noqa: E402
 
 from bot import create_app  # noqa: E402
 from bot.config import SHIPPED_DATA  # noqa: E402
@@ -90,20 +95,42 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
+@pytest.fixture(scope="session")
+def databases() -> Iterator[Databases | None]:
+    """PostgreSQL databases per test when BOT_TEST_DATABASE_URL names a server, else None."""
+    if BACKEND != "postgresql":
+        yield None
+        return
+    made = Databases(SERVER_URL)
+    yield made
+    made.drop_all()
+
+
 @pytest.fixture
-def make_app(tmp_path: Path, tiny_bert: Path):  # noqa: ANN201
-    """Build apps on one temporary instance folder (a real SQLite file in it)."""
+def database_url(databases: Databases | None) -> Iterator[str | None]:
+    """This test's own database URL; None means the SQLite file in the instance folder."""
+    if databases is None:
+        yield None
+        return
+    url = databases.create()
+    yield url
+    databases.drop(url)
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, tiny_bert: Path, database_url: str | None):  # noqa: ANN201
+    """Build apps on one temporary instance folder and this test's database."""
+    built = []
 
     def factory(**overrides: object):  # noqa: ANN202
-        config = {
-            "TESTING": True,
-            "BOT_INSTANCE_PATH": str(tmp_path / "instance"),
-            "BOT_BASE_MODEL": str(tiny_bert),
-        }
+        config = app_config(tmp_path / "instance", tiny_bert, database_url)
         config.update(overrides)
-        return create_app(config)
+        built.append(create_app(config))
+        return built[-1]
 
-    return factory
+    yield factory
+    for app in built:  # close the pool, so the test's database can be dropped
+        app.extensions["db_engine"].dispose()
 
 
 @pytest.fixture

@@ -86,3 +86,17 @@ def test_dashboard_page_renders_the_figures(admin_app, admin):
     assert "Apa itu mode mewah?" in page
     assert "admin-test" not in page
     assert admin.get("/admin").status_code == 308  # the bare prefix goes to the dashboard
+
+
+def test_days_are_utc_days_whatever_the_database_time_zone(admin_app):
+    """23:30 and 00:30 UTC fall on two days, even where the server's zone is UTC+14."""
+    midnight = datetime.combine(TODAY, datetime.min.time(), timezone.utc)
+    with new_session(admin_app) as session:
+        for moment in (midnight - timedelta(minutes=30), midnight + timedelta(minutes=30)):
+            session.add(QueryLog(text="x", channel="api", fallback=True, created_at=moment))
+        session.commit()
+        stats = collect_stats(session, today=TODAY)
+    assert [(d.day, d.fallback) for d in stats.days[-2:]] == [
+        (TODAY - timedelta(days=1), 1),
+        (TODAY, 1),
+    ]

@@ -53,6 +53,7 @@ def test_a_job_trains_activates_and_reports_progress_and_metrics(admin_app, admi
         )
         assert row is not None, key
         assert row.groups() == (f"{before[key]:.3f}", f"{after[key]:.3f}")
+    settle(admin_app)
     reply = admin_app.test_client().post("/api/chat", json={"message": "Apa itu mode mewah?"})
     assert reply.get_json()["model_version"] == "v2"
 

@@ -6,17 +6,17 @@ import json
 from pathlib import Path
 
 import pytest
+from harness import app_config
 
 from bot import create_app
 from bot.config import DEFAULT_BASE_MODEL
 
 
 @pytest.fixture(scope="module")
-def default_app(tmp_path_factory):  # noqa: ANN001, ANN201
+def default_app(tmp_path_factory, databases):  # noqa: ANN001, ANN201
     instance = tmp_path_factory.mktemp("default-model")
-    return create_app(
-        {"TESTING": True, "BOT_INSTANCE_PATH": str(instance), "BOT_BASE_MODEL": DEFAULT_BASE_MODEL}
-    )
+    database_url = databases.create() if databases is not None else None
+    return create_app(app_config(instance, DEFAULT_BASE_MODEL, database_url))
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import inspect
 from sqlalchemy import select
 
@@ -27,12 +29,13 @@ REQUIRED_QUESTIONS = [
 ]
 
 
-def test_first_start_migrates_and_seeds_the_database(app):
+def test_first_start_migrates_and_seeds_the_database(app, database_url):
     engine = app.extensions["db_engine"]
     tables = set(inspect(engine).get_table_names())
     assert {"faq", "alternate_question", "training_pair", "query_log", "model_version"} <= tables
     assert "alembic_version" in tables
-    assert str(engine.url).startswith("sqlite:///") and app.instance_path in str(engine.url)
+    expected = database_url or "sqlite:///" + str(Path(app.instance_path) / "faq_bot.sqlite3")
+    assert engine.url.render_as_string(hide_password=False) == expected
     with new_session(app) as session:
         questions = set(session.scalars(select(Faq.question)))
         assert set(REQUIRED_QUESTIONS) <= questions
@@ -84,25 +87,29 @@ def test_empty_database_when_seeding_is_off(make_app):
         assert count_active_faqs(session) == 0
 
 
-def test_configuration_comes_from_the_environment(monkeypatch, tmp_path):
+def test_configuration_comes_from_the_environment(monkeypatch, tmp_path, database_url):
+    url = database_url or "sqlite:///" + str(tmp_path / "custom.sqlite3")
     monkeypatch.setenv("BOT_INSTANCE_PATH", str(tmp_path / "elsewhere"))
-    monkeypatch.setenv("DATABASE_URL", "sqlite:///" + str(tmp_path / "custom.sqlite3"))
+    monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("BOT_THRESHOLD", "0.42")
     monkeypatch.setenv("BOT_SEED_ON_EMPTY", "0")
+    monkeypatch.setenv("BOT_AUTO_INIT", "yes")
     app = create_app({"TESTING": True})
     assert app.instance_path == str(tmp_path / "elsewhere")
     assert app.config["BOT_THRESHOLD"] == 0.42
-    assert (tmp_path / "custom.sqlite3").exists()
+    assert app.extensions["db_engine"].url.render_as_string(hide_password=False) == url
+    assert "faq" in inspect(app.extensions["db_engine"]).get_table_names()
+    app.extensions["db_engine"].dispose()
 
 
-def test_migrations_downgrade_and_upgrade_cleanly(tmp_path):
+def test_migrations_downgrade_and_upgrade_cleanly(tmp_path, database_url):
     from alembic import command
     from sqlalchemy import create_engine
 
     from bot.migrations import alembic_config
     from bot.migrations import upgrade_database
 
-    url = "sqlite:///" + str(tmp_path / "migrate.sqlite3")
+    url = database_url or "sqlite:///" + str(tmp_path / "migrate.sqlite3")
     engine = create_engine(url)
     upgrade_database(engine)
     config = alembic_config(url)

@@ -7,11 +7,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from harness import app_config
 from sqlalchemy import select
 
 from bot import create_app
 from bot.db import new_session
 from bot.models import ModelVersion
+from bot.serving import serving
 
 pytestmark = pytest.mark.slow
 
@@ -32,21 +34,18 @@ def active_name(app) -> str:  # noqa: ANN001
 
 
 def answers(client) -> list[tuple]:  # noqa: ANN001
+    """The probes' answers once the active version is the one served."""
+    assert serving(client.application).sync(timeout=60)
     replies = [client.post("/api/chat", json={"message": m}).get_json() for m in PROBES]
     return [(r["faq_id"], round(r["score"], 5), r["model_version"]) for r in replies]
 
 
 @pytest.fixture(scope="module")
-def lifecycle(tmp_path_factory, tiny_bert):  # noqa: ANN001, ANN201
+def lifecycle(tmp_path_factory, tiny_bert, databases):  # noqa: ANN001, ANN201
     """v1 bootstrapped, v2 a good retrain, v3 a ruined one the guard refused."""
-    app = create_app(
-        {
-            "TESTING": True,
-            "BOT_INSTANCE_PATH": str(tmp_path_factory.mktemp("lifecycle")),
-            "BOT_BASE_MODEL": str(tiny_bert),
-            "BOT_KEEP_VERSIONS": 0,
-        }
-    )
+    database_url = databases.create() if databases is not None else None
+    instance = tmp_path_factory.mktemp("lifecycle")
+    app = create_app({**app_config(instance, tiny_bert, database_url), "BOT_KEEP_VERSIONS": 0})
     runner, client = app.test_cli_runner(), app.test_client()
     v1_answers = answers(client)
     reports = {"v2": retrain(runner, *GOOD), "v3": retrain(runner, *RUINED)}

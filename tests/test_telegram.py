@@ -13,6 +13,7 @@ import pytest
 from fake_bot_api import BOT_ID
 from fake_bot_api import BOT_USERNAME
 from fake_bot_api import FakeBotApi
+from harness import app_config
 from sqlalchemy import func
 from sqlalchemy import select
 from telegram_updates import bot_message
@@ -40,13 +41,13 @@ def fake() -> Iterator[FakeBotApi]:
 
 
 @pytest.fixture(scope="module")
-def shared_app(tmp_path_factory, tiny_bert, fake):  # noqa: ANN001, ANN201
+def shared_app(tmp_path_factory, tiny_bert, fake, databases):  # noqa: ANN001, ANN201
     """One app (and model index) for the module: building it is the slow part."""
+    instance = tmp_path_factory.mktemp("telegram") / "instance"
+    database_url = databases.create() if databases is not None else None
     return create_app(
         {
-            "TESTING": True,
-            "BOT_INSTANCE_PATH": str(tmp_path_factory.mktemp("telegram") / "instance"),
-            "BOT_BASE_MODEL": str(tiny_bert),
+            **app_config(instance, tiny_bert, database_url),
             "TELEGRAM_BOT_TOKEN": TOKEN,
             "TELEGRAM_WEBHOOK_SECRET": SECRET,
             "TELEGRAM_API_URL": fake.base_url,

@@ -19,6 +19,7 @@ from bot.answering import answer
 from bot.db import get_session
 from bot.models import Faq
 from bot.review import TEST_CHANNEL
+from bot.serving import serving
 
 
 @bp.route("/test", methods=["GET", "POST"])
@@ -30,7 +31,9 @@ def test_panel() -> Any:
     if form.validate_on_submit():
         # An edit just saved should answer here at once: give its index rebuild a moment.
         wait = current_app.config["ADMIN_TEST_WAIT_SECONDS"]
-        still_indexing = not reindexer(current_app).wait(timeout=wait)
+        still_indexing = not (
+            reindexer(current_app).wait(timeout=wait) and serving(current_app).sync(timeout=wait)
+        )
         session = get_session()
         try:
             reply = answer(form.message.data, channel=TEST_CHANNEL, session=session)

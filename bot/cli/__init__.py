@@ -8,11 +8,13 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from bot.cli import catalog_commands
     from bot.cli import chat_commands
+    from bot.cli import init_command
     from bot.cli import model_commands
     from bot.cli import quality_commands
     from bot.cli import retrain_command
 
     for command in (
+        init_command.init_command,
         *catalog_commands.COMMANDS,
         *chat_commands.COMMANDS,
         *quality_commands.COMMANDS,

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
 from bot.answering import InvalidMessage
 from bot.answering import answer
 from bot.cli.output import score_text
+from bot.serving import serving
 
 
 def _ask(text: str) -> dict[str, object]:
+    serving(current_app).sync()  # the terminal answers with the version active right now
     reply = answer(text, channel="cli")
     return {
         "faq_id": reply.faq_id,

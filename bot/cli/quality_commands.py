@@ -43,6 +43,7 @@ def evaluate_command(path: str, as_json: bool, matcher: str, report_dir: Path | 
         evaluation = EvaluationSet.load(session, path)
     except CsvValidationError as exc:
         raise click.ClickException(str(exc)) from exc
+    serving(current_app).sync()
     model = serving(current_app).current(session)
     if model.matcher is None:
         raise click.ClickException("there are no active FAQs to evaluate against")

@@ -9,11 +9,15 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from harness import Databases
+from harness import app_config
+from harness import database_name
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -33,43 +37,45 @@ _TOKEN = re.compile(r'<input[^>]*name="(?:[\w-]*-)?csrf_token"[^>]*value="([^"]+
 _TOKEN_FIRST = re.compile(r'<input[^>]*value="([^"]+)"[^>]*name="(?:[\w-]*-)?csrf_token"')
 
 
-def _config(instance: Path, tiny_bert: Path, **overrides: object) -> dict[str, object]:
-    config: dict[str, object] = {
-        "TESTING": True,
-        "BOT_INSTANCE_PATH": str(instance),
-        "BOT_BASE_MODEL": str(tiny_bert),
-        **TEST_CONFIG,
-    }
-    config.update(overrides)
-    return config
+@dataclass(frozen=True)
+class Template:
+    instance: Path
+    database_url: str | None  # None: the SQLite file inside the instance folder
 
 
 @pytest.fixture(scope="session")
-def template_instance(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> Path:
+def template_instance(
+    tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path, databases: Databases | None
+) -> Template:
     """Seeded database, model version v1 with its index, and one admin account."""
     instance = tmp_path_factory.mktemp("admin-template") / "instance"
-    app = create_app(_config(instance, tiny_bert))
+    database_url = databases.create() if databases is not None else None
+    app = create_app({**app_config(instance, tiny_bert, database_url), **TEST_CONFIG})
     with app.app_context(), new_session(app) as session:
         serving(app).current(session)
         create_admin(session, USERNAME, PASSWORD)
     app.extensions["db_engine"].dispose()
-    return instance
+    return Template(instance, database_url)
 
 
 @pytest.fixture
 def make_admin_app(
-    template_instance: Path, tmp_path: Path, tiny_bert: Path
+    template_instance: Template, tmp_path: Path, tiny_bert: Path, databases: Databases | None
 ) -> Callable[..., Flask]:
     """Build an app on a fresh copy of the template instance (config overrides allowed)."""
     built: list[Flask] = []
 
     def factory(**overrides: object) -> Flask:
         instance = tmp_path / f"instance-{len(built)}"
-        shutil.copytree(template_instance, instance)
-        app = create_app(_config(instance, tiny_bert, **overrides))
+        shutil.copytree(template_instance.instance, instance)
+        database_url = None
+        if databases is not None and template_instance.database_url is not None:
+            database_url = databases.create(template=database_name(template_instance.database_url))
+        config = app_config(instance, tiny_bert, database_url)
+        app = create_app({**config, **TEST_CONFIG, **overrides})
         with new_session(app) as session:
             for version in session.scalars(select(ModelVersion)):
-                moved = str(instance / Path(version.path).relative_to(template_instance))
+                moved = str(instance / Path(version.path).relative_to(template_instance.instance))
                 session.execute(
                     update(ModelVersion).where(ModelVersion.id == version.id).values(path=moved)
                 )
@@ -133,3 +139,4 @@ def settle(app: Flask) -> None:
     """Wait until every index rebuild asked for so far is served."""
     assert reindexer(app).wait(timeout=120), "index rebuild did not finish"
     assert reindexer(app).last_error is None, reindexer(app).last_error
+    assert serving(app).sync(timeout=120), "the new index is not served"
