@@ -28,6 +28,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from bot import telegram
     from bot.boot import init_instance
     from bot.boot import require_initialised
+    from bot.boot import start_development_worker
 
     test_config = dict(test_config or {})
     instance_path = test_config.get("BOT_INSTANCE_PATH") or os.environ.get("BOT_INSTANCE_PATH")
@@ -56,8 +57,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     command = _flask_command()
     if app.config["BOT_AUTO_INIT"] or command == "run":
         init_instance(app)
-    elif command is None:  # a WSGI server's worker (or a test): never migrates by itself
+    elif command is None:  # a WSGI server's worker: never migrates by itself
         require_initialised(app)
+    if command == "run":
+        start_development_worker()
     return app
 
 

@@ -9,6 +9,8 @@ that is not at the newest migration stops with a message saying what to run.
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from filelock import FileLock
 from flask import Flask
 from sqlalchemy import Engine
 from sqlalchemy import text
+from werkzeug.serving import is_running_from_reloader
 
 from bot.bootstrap import prepare_active_version
 from bot.catalog import has_faqs
@@ -89,6 +92,19 @@ def init_instance(app: Flask) -> InitReport:
             seeded_faqs=seeded,
             version=version.name if version is not None else None,
         )
+
+
+def start_development_worker() -> subprocess.Popen[bytes] | None:
+    """`flask run` alone gives a whole bot: start `flask worker` beside the development server.
+
+    Under the reloader only the watching parent starts one; the worker stops when the server
+    does. Production runs `flask worker` as a service of its own (deploy/).
+    """
+    if is_running_from_reloader():
+        return None
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "bot", "worker", "--exit-with-parent"]
+    )
 
 
 def require_initialised(app: Flask) -> None:

@@ -36,7 +36,7 @@ def bootstrap_version(app: Flask, session: Session) -> ModelVersion | None:
     if not phrasings:
         return None
     base_model = app.config["BOT_BASE_MODEL"]
-    name = next_version_name(session)
+    name = next_version_name(session, models_dir(app))
     directory = models_dir(app) / name
     matcher = Matcher.build(encoder_for(base_model), phrasings, DEFAULT_SEMANTIC_WEIGHT)
     weight, threshold, margin = DEFAULT_SEMANTIC_WEIGHT, DEFAULT_THRESHOLD, 0.0

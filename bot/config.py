@@ -70,6 +70,8 @@ def from_environment(instance_path: str, env: Mapping[str, str] | None = None) -
         "BOT_MAX_MESSAGE_CHARS": int(env.get("BOT_MAX_MESSAGE_CHARS", "4000")),
         "BOT_PROMOTION_TOLERANCE": float(env.get("BOT_PROMOTION_TOLERANCE", "0.0")),
         "BOT_KEEP_VERSIONS": int(env.get("BOT_KEEP_VERSIONS", "5")),
+        # a running retraining job silent this long has lost its worker
+        "BOT_JOB_HEARTBEAT_TIMEOUT": float(env.get("BOT_JOB_HEARTBEAT_TIMEOUT", "60")),
         # None: secure unless debugging or testing (bot.admin.security decides)
         "BOT_SECURE_COOKIES": parse_flag(env.get("BOT_SECURE_COOKIES")),
         "ADMIN_INBOX_BAND": float(env.get("ADMIN_INBOX_BAND", "0.1")),

@@ -135,14 +135,17 @@ class AdminUser(Base):
 
 
 class RetrainJob(Base):
-    """A retraining started from the admin UI, kept in SQL so every worker sees its progress."""
+    """A retraining job: queued by the admin or `flask retrain`, run by one worker at a time.
+
+    Kept in SQL so every process and host sees the queue and the progress.
+    """
 
     __tablename__ = "retrain_job"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     status: Mapped[str] = mapped_column(
-        String(20), default="running", index=True
-    )  # running | succeeded | failed
+        String(20), default="queued", index=True
+    )  # queued | running | succeeded | failed
     phase: Mapped[str] = mapped_column(String(100), default="")
     step: Mapped[int] = mapped_column(Integer, default=0)
     total_steps: Mapped[int] = mapped_column(Integer, default=0)
@@ -154,6 +157,25 @@ class RetrainJob(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    worker: Mapped[str] = mapped_column(String(200), default="", server_default="")  # host:pid
+
+
+class JobLock(Base):
+    """One row; a worker holds it locked (PostgreSQL) while a retraining job runs."""
+
+    __tablename__ = "job_lock"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+
+
+class NameSequence(Base):
+    """Counters that only go up, so a deleted model version's name is never given again."""
+
+    __tablename__ = "name_sequence"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class TelegramUpdate(Base):

@@ -177,7 +177,7 @@ def retrain(
         calibration, after = calibrate_and_measure(evaluation.scores(matcher), evaluation.expected)
         matcher.semantic_weight = calibration.semantic_weight
         matcher.save(staging / "index")
-        name = next_version_name(session)
+        name = next_version_name(session, root)
         directory = root / name
         record = {
             "base_model": base_model,

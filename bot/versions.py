@@ -14,6 +14,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from bot.models import ModelVersion
+from bot.models import NameSequence
 
 
 def models_dir(app: Flask) -> Path:
@@ -37,10 +38,25 @@ def served_margin(config: Mapping[str, Any], version: ModelVersion) -> float:
     return version.margin if override is None else float(override)
 
 
-def next_version_name(session: Session) -> str:
-    names = session.scalars(select(ModelVersion.name)).all()
-    numbers = [int(n[1:]) for n in names if n[:1] == "v" and n[1:].isdigit()]
-    return f"v{max(numbers, default=0) + 1}"
+def _version_number(name: str) -> int | None:
+    return int(name[1:]) if name[:1] == "v" and name[1:].isdigit() else None
+
+
+def next_version_name(session: Session, root: Path) -> str:
+    """A name never given before, even to a deleted version; claimed in the caller's transaction.
+
+    Above the stored sequence, every recorded name and every directory in `root` (an orphan
+    left by a crash must not block the next version).
+    """
+    sequence = session.get(NameSequence, "model_version", with_for_update=True)
+    if sequence is None:
+        sequence = NameSequence(name="model_version", value=0)
+        session.add(sequence)
+    taken = [*session.scalars(select(ModelVersion.name))]
+    taken += [entry.name for entry in root.iterdir()] if root.is_dir() else []
+    numbers = [n for n in map(_version_number, taken) if n is not None]
+    sequence.value = max([sequence.value or 0, *numbers]) + 1
+    return f"v{sequence.value}"
 
 
 def write_metrics(directory: Path, record: dict[str, Any]) -> None:

@@ -1,8 +1,8 @@
 """Admin web UI: sign-in, FAQ editor, training pairs, inbox, test panel, import, retraining.
 
 Every page is server-rendered (Jinja) and needs a signed-in admin; every POST carries a CSRF
-token. Work that takes longer than a request (index rebuilds, retraining) runs in a background
-thread whose state the pages show.
+token. Index rebuilds run in a background thread; retraining is queued for the worker process;
+the pages show the state of both.
 """
 
 from __future__ import annotations
@@ -22,13 +22,12 @@ def init_app(app: Flask) -> None:
     from bot.admin import inbox  # noqa: F401
     from bot.admin import pairs  # noqa: F401
     from bot.admin import reindex
-    from bot.admin import retraining
+    from bot.admin import retraining  # noqa: F401
     from bot.admin import security
     from bot.admin import testpanel  # noqa: F401
     from bot.admin import transfer  # noqa: F401
 
     security.init_app(app)
     reindex.init_app(app)
-    retraining.init_app(app)
     app.register_blueprint(bp)
     app.cli.add_command(auth.create_admin_command)

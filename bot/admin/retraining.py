@@ -1,21 +1,18 @@
-"""Retrain from the web UI: the same job as `flask retrain`, in a background thread.
+"""Retrain from the web UI: queue the same job as `flask retrain` for `flask worker`.
 
-One job at a time. Its state lives in the `retrain_job` table, so every worker process can
-show the progress; the page refreshes itself while a job runs, and
+The web workers only queue; the worker process trains, one job at a time across every process
+and host. The job's state lives in the `retrain_job` table, so any web worker shows its
+progress; the page refreshes itself while a job waits or runs, and
 `/admin/retrain/jobs/<id>.json` gives the same state to anything that polls.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from datetime import datetime
-from datetime import timedelta
 from datetime import timezone
 from typing import Any
 
-from flask import Flask
 from flask import current_app
 from flask import flash
 from flask import g
@@ -31,21 +28,19 @@ from bot.admin.forms import ActionForm
 from bot.admin.forms import RetrainForm
 from bot.admin.reindex import request_reindex
 from bot.db import get_session
-from bot.db import new_session
+from bot.jobs import enqueue
+from bot.jobs import heartbeat_timeout
+from bot.jobs import next_queued
+from bot.jobs import recover
+from bot.jobs import running_job
 from bot.models import ModelVersion
 from bot.models import RetrainJob
 from bot.models import utcnow
 from bot.retrain import COMPARED_METRICS
-from bot.retrain import RetrainError
-from bot.retrain import retrain
 from bot.versions import activate
 from training.trainer import TrainingConfig
 
 logger = logging.getLogger(__name__)
-
-# A running job writes at least once per training step; one silent for this long died with
-# its process (a restart), so it no longer blocks new jobs.
-STALE_AFTER = timedelta(minutes=30)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -64,131 +59,29 @@ def job_state(job: RetrainJob) -> dict[str, Any]:
         "error": job.error,
         "result": job.result,
         "started_by": job.started_by,
+        "worker": job.worker,
         "created_at": _aware(job.created_at).isoformat(),
         "finished_at": _aware(job.finished_at).isoformat() if job.finished_at else None,
     }
 
 
-def _progress_callback(report: Any) -> Any:
-    """A transformers TrainerCallback that reports every optimiser step."""
-    from transformers import TrainerCallback
-
-    class StepProgress(TrainerCallback):
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            report(step=state.global_step, total=state.max_steps)
-
-    return StepProgress()
-
-
-class RetrainJobs:
-    """Starts jobs one at a time and records their progress in the database."""
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def running(self, session: Session) -> RetrainJob | None:
-        """The job in progress, if any; a stale one is marked failed on the way."""
-        job = session.scalars(
-            select(RetrainJob).where(RetrainJob.status == "running").order_by(RetrainJob.id)
-        ).first()
-        if job is not None and utcnow() - _aware(job.updated_at) > STALE_AFTER:
-            job.status, job.error, job.finished_at = "failed", "interrupted", utcnow()
-            session.commit()
-            return None
-        return job
-
-    def start(
-        self, session: Session, config: TrainingConfig, user: str, force: bool = False
-    ) -> RetrainJob | None:
-        """Record and start a job; None when one is already running."""
-        with self._lock:
-            if self.running(session) is not None:
-                return None
-            job = RetrainJob(
-                status="running",
-                phase="starting",
-                settings={**config.as_dict(), "force": force},
-                result={},
-                started_by=user,
-            )
-            session.add(job)
-            session.commit()
-            self._thread = threading.Thread(
-                target=self._run, args=(job.id, config, force), name="admin-retrain", daemon=True
-            )
-            self._thread.start()
-            return job
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the job started by this process has finished (for tests)."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
-
-    def _update(self, job_id: int, **values: Any) -> None:
-        with new_session(self.app) as session:
-            job = session.get(RetrainJob, job_id)
-            for key, value in values.items():
-                setattr(job, key, value)
-            job.updated_at = utcnow()
-            session.commit()
-
-    def _run(self, job_id: int, config: TrainingConfig, force: bool) -> None:
-        last_write = 0.0
-
-        def phase(name: str) -> None:
-            self._update(job_id, phase=name)
-
-        def step(step: int, total: int) -> None:
-            nonlocal last_write
-            if time.monotonic() - last_write >= 0.5 or step >= total:
-                last_write = time.monotonic()
-                self._update(job_id, phase="training", step=step, total_steps=total)
-
-        try:
-            with self.app.app_context(), new_session(self.app) as session:
-                report = retrain(
-                    self.app,
-                    session,
-                    config,
-                    force=force,
-                    progress=phase,
-                    callbacks=[_progress_callback(step)],
-                )
-        except Exception as exc:  # RetrainError, or a bug: either way the job failed
-            if not isinstance(exc, RetrainError):
-                logger.exception("retrain job %s crashed", job_id)
-            self._update(
-                job_id, status="failed", phase="failed", error=str(exc), finished_at=utcnow()
-            )
-            return
-        self._update(
-            job_id,
-            status="succeeded",
-            phase="done",
-            version_name=report.version_name,
-            finished_at=utcnow(),
-            result=report.as_dict(),
+def recover_if_needed(session: Session) -> None:
+    """A job whose worker died shows as failed (a worker's own start also does this)."""
+    stale = session.scalar(
+        select(RetrainJob.id).where(
+            RetrainJob.status == "running",
+            RetrainJob.heartbeat_at < utcnow() - heartbeat_timeout(current_app),
         )
-
-
-def retrain_jobs(app: Flask) -> RetrainJobs:
-    return app.extensions["admin_retrain_jobs"]
-
-
-def init_app(app: Flask) -> None:
-    app.extensions["admin_retrain_jobs"] = RetrainJobs(app)
+    )
+    if stale is not None:
+        recover(current_app)
 
 
 @bp.get("/retrain")
 def retrain_page() -> Any:
     session = get_session()
-    jobs = retrain_jobs(current_app)
-    running = jobs.running(session)
+    recover_if_needed(session)
+    running = running_job(session, heartbeat_timeout(current_app)) or next_queued(session)
     latest = session.scalars(select(RetrainJob).order_by(RetrainJob.id.desc())).first()
     defaults = TrainingConfig()
     form = RetrainForm(
@@ -219,19 +112,21 @@ def retrain_start() -> Any:
         for field, errors in form.errors.items():
             flash(f"{field}: {'; '.join(errors)}", "error")
         return redirect(url_for("admin.retrain_page"))
+    if (
+        running_job(session, heartbeat_timeout(current_app)) is not None
+        or next_queued(session) is not None
+    ):
+        flash("A retraining job is already queued or running; wait for it to finish.", "error")
+        return redirect(url_for("admin.retrain_page"))
     config = TrainingConfig(
         epochs=float(form.epochs.data),
         batch_size=int(form.batch_size.data),
         learning_rate=float(form.learning_rate.data),
         progress_bar=False,
     )
-    job = retrain_jobs(current_app).start(
-        session, config, g.admin.username, force=bool(form.force.data)
-    )
-    if job is None:
-        flash("A retraining job is already running; wait for it to finish.", "error")
-    else:
-        flash(f"Retraining job #{job.id} started.", "ok")
+    settings = {**config.as_dict(), "force": bool(form.force.data)}
+    job = enqueue(session, settings, g.admin.username)
+    flash(f"Retraining job #{job.id} queued; the worker process starts it.", "ok")
     return redirect(url_for("admin.retrain_page"))
 
 
@@ -251,7 +146,7 @@ def version_activate(version_id: int) -> Any:
     if version is None:
         flash("No such model version.", "error")
         return redirect(url_for("admin.retrain_page"))
-    if retrain_jobs(current_app).running(session) is not None:
+    if running_job(session, heartbeat_timeout(current_app)) is not None:
         flash("Wait for the running retraining job to finish first.", "error")
         return redirect(url_for("admin.retrain_page"))
     activate(session, version)

@@ -12,6 +12,7 @@ def init_app(app: Flask) -> None:
     from bot.cli import model_commands
     from bot.cli import quality_commands
     from bot.cli import retrain_command
+    from bot.cli import worker_command
 
     for command in (
         init_command.init_command,
@@ -19,6 +20,7 @@ def init_app(app: Flask) -> None:
         *chat_commands.COMMANDS,
         *quality_commands.COMMANDS,
         retrain_command.retrain_command,
+        worker_command.worker_command,
         model_commands.model_cli,
     ):
         app.cli.add_command(command)

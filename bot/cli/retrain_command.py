@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
-from flask import current_app
-from flask.cli import with_appcontext
+from flask.cli import ScriptInfo
+from flask.cli import pass_script_info
 
 from bot.cli.output import score_text
-from bot.db import get_session
+from bot.db import new_session
+from bot.jobs import JobBusy
+from bot.jobs import enqueue
+from bot.jobs import run_job
+from bot.jobs import worker_name
+from bot.models import RetrainJob
 from bot.retrain import COMPARED_METRICS
-from bot.retrain import RetrainError
-from bot.retrain import retrain
 from training.recipes import LOSSES
 from training.recipes import RECIPES
 from training.recipes import prepare_recipe
-from training.tabular import CsvValidationError
 from training.trainer import TrainingConfig
 
 DEFAULTS = TrainingConfig()
@@ -91,7 +94,6 @@ def describe(report: dict[str, Any]) -> list[str]:
 
 
 @click.command("retrain")
-@with_appcontext
 @click.option(
     "--recipe",
     type=click.Choice(RECIPES),
@@ -122,7 +124,9 @@ def describe(report: dict[str, Any]) -> list[str]:
 @click.option("--base-model", help="Override BOT_BASE_MODEL for this run.")
 @click.option("--force", is_flag=True, help="Activate the new version even if it scores worse.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_script_info
 def retrain_command(
+    script: ScriptInfo,
     recipe: str,
     data_file: str | None,
     loss: str | None,
@@ -132,18 +136,37 @@ def retrain_command(
     as_json: bool,
     **hyperparameters: Any,
 ) -> None:
-    """Fine-tune with a recipe, evaluate, save and activate a new model version."""
+    """Fine-tune with a recipe, evaluate, save and activate a new model version.
+
+    Runs here, in the foreground, as a job like the admin's: if another retraining job is
+    running anywhere, it stops at once and says which.
+    """
     try:
-        chosen = prepare_recipe(recipe, data_file, loss, hard_negatives)
-    except (CsvValidationError, ValueError) as exc:
+        prepare_recipe(recipe, data_file, loss, hard_negatives)  # a bad file fails before a job
+    except ValueError as exc:  # CsvValidationError too
         raise click.ClickException(str(exc)) from exc
-    config = TrainingConfig(**hyperparameters)
+    settings = {
+        **TrainingConfig(**hyperparameters).as_dict(),
+        "recipe": recipe,
+        "data_file": str(Path(data_file).resolve()) if data_file else None,
+        "loss": loss,
+        "hard_negatives": hard_negatives,
+        "base_model": base_model,
+        "force": force,
+    }
+    app = script.load_app()
+    with new_session(app) as session:
+        job = enqueue(session, settings, started_by=f"flask retrain ({worker_name()})")
     try:
-        report = retrain(
-            current_app, get_session(), config, base_model, force=force, recipe=chosen
-        ).as_dict()
-    except RetrainError as exc:
+        job = run_job(app, job.id)
+    except JobBusy as exc:
+        with new_session(app) as session:
+            session.delete(session.get(RetrainJob, job.id))  # it never ran: leave no trace
+            session.commit()
         raise click.ClickException(str(exc)) from exc
+    if job.status != "succeeded":
+        raise click.ClickException(job.error or "retraining failed")
+    report = job.result
     if as_json:
         click.echo(json.dumps(report))
         return

@@ -86,7 +86,6 @@ def make_admin_app(
     yield factory
     for app in built:  # no background rebuild may outlive its temporary folder
         reindexer(app).wait(timeout=120)
-        app.extensions["admin_retrain_jobs"].wait(timeout=300)
         app.extensions["db_engine"].dispose()
 
 
