@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Blueprint
 from flask import current_app
 from flask import jsonify
@@ -57,7 +59,7 @@ def healthz():  # noqa: ANN201
             "model_version": version.name if version else None,
             "base_model": version.base_model if version else current_app.config["BOT_BASE_MODEL"],
             "faqs": count_active_faqs(session),
-            "serving": serving(current_app).status(),
+            "serving": {"pid": os.getpid(), **serving(current_app).status()},
         }
     )
 

@@ -86,10 +86,11 @@ class Serving:
     def warm_up(self) -> ServingModel:
         """Load the active version now (a worker's start), and keep watching for new ones."""
         self._restart_if_forked()
-        with self.app.app_context(), new_session(self.app) as session:
-            model = self._load_now(session)
-        self._start_background_work()
-        return model
+        try:
+            with self.app.app_context(), new_session(self.app) as session:
+                return self._load_now(session)
+        finally:
+            self._start_background_work()  # also retries a failed first load, with backoff
 
     def sync(self, timeout: float = 60.0) -> bool:
         """Wait until the active version (and index revision) is the one served.
