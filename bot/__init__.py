@@ -20,9 +20,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from bot import config
     from bot import db
     from bot import serving
+    from bot import retention
     from bot import telegram
+    from bot import throttling
     from bot.catalog import has_faqs
     from bot.catalog import seed
+    from bot.keys import checked_secret_key
     from bot.migrations import upgrade_database
 
     test_config = dict(test_config or {})
@@ -36,6 +39,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.config.update(test_config)
     os.makedirs(app.instance_path, exist_ok=True)
+    app.config["SECRET_KEY"] = checked_secret_key(app.config["SECRET_KEY"], app.instance_path)
     if not app.debug and not app.testing:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -52,6 +56,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                 logger.info("empty database seeded with %s FAQs", summary.created)
 
     serving.init_app(app)
+    throttling.init_app(app)  # before the blueprints: it checks limits ahead of their hooks
+    retention.init_app(app)
     app.register_blueprint(api.bp)
     admin.init_app(app)  # the /admin web UI and `flask create-admin`
     cli.init_app(app)

@@ -10,6 +10,8 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from bot.db import get_session
+from bot.input_rules import forbidden_character
+from bot.input_rules import normalise
 from bot.matcher import Candidate
 from bot.models import Faq
 from bot.models import QueryLog
@@ -17,7 +19,11 @@ from bot.serving import serving
 
 
 class InvalidMessage(ValueError):
-    """The message cannot be answered at all (not text, empty, too long); says why."""
+    """The message cannot be answered at all; says why, and `kind` says it for channels."""
+
+    def __init__(self, reason: str, kind: str = "body") -> None:
+        super().__init__(reason)
+        self.kind = kind  # body | type | empty | too_long | characters
 
 
 @dataclass(frozen=True)
@@ -45,13 +51,17 @@ class Reply:
 
 
 def clean_message(message: object, max_chars: int) -> str:
+    """The message as matched and logged: NFC, spacing collapsed; refused if unsafe."""
     if not isinstance(message, str):
-        raise InvalidMessage("message must be a string")
-    text = " ".join(message.split())
+        raise InvalidMessage("message must be a string", "type")
+    bad = forbidden_character(message)
+    if bad is not None:
+        raise InvalidMessage(f"message contains {bad}", "characters")
+    text = normalise(" ".join(message.split()))
     if not text:
-        raise InvalidMessage("message is empty")
+        raise InvalidMessage("message is empty", "empty")
     if len(text) > max_chars:
-        raise InvalidMessage(f"message is longer than {max_chars} characters")
+        raise InvalidMessage(f"message is longer than {max_chars} characters", "too_long")
     return text
 
 

@@ -6,9 +6,11 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from bot.cli import api_key_commands
     from bot.cli import catalog_commands
     from bot.cli import chat_commands
     from bot.cli import model_commands
+    from bot.cli import privacy_commands
     from bot.cli import quality_commands
     from bot.cli import retrain_command
 
@@ -18,5 +20,7 @@ def init_app(app: Flask) -> None:
         *quality_commands.COMMANDS,
         retrain_command.retrain_command,
         model_commands.model_cli,
+        api_key_commands.api_key_cli,
+        privacy_commands.purge_queries_command,
     ):
         app.cli.add_command(command)
