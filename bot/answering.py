@@ -65,8 +65,17 @@ def clean_message(message: object, max_chars: int) -> str:
     return text
 
 
-def answer(message: object, channel: str, session: Session | None = None, k: int = 3) -> Reply:
-    """Reply with the nearest FAQ's answer, or the fallback below the threshold; log it."""
+def answer(
+    message: object,
+    channel: str,
+    session: Session | None = None,
+    k: int = 3,
+    delivery: str | None = None,
+) -> Reply:
+    """Reply with the nearest FAQ's answer, or the fallback below the threshold; log it.
+
+    `delivery` starts the log's delivery state for channels that send the reply later.
+    """
     app = current_app
     session = session or get_session()
     text = clean_message(message, app.config["BOT_MAX_MESSAGE_CHARS"])
@@ -106,6 +115,7 @@ def answer(message: object, channel: str, session: Session | None = None, k: int
         score=reply.score,
         fallback=reply.fallback,
         model_version_id=model.key[0] if model.key else None,
+        delivery=delivery,
     )
     session.add(log)
     session.commit()
