@@ -45,6 +45,7 @@ def lifecycle(tmp_path_factory, tiny_bert):  # noqa: ANN001, ANN201
             "BOT_INSTANCE_PATH": str(tmp_path_factory.mktemp("lifecycle")),
             "BOT_BASE_MODEL": str(tiny_bert),
             "BOT_KEEP_VERSIONS": 0,
+            "BOT_API_RATE_LIMIT_IP": "100000 per minute",  # the hammer test is one client
         }
     )
     runner, client = app.test_cli_runner(), app.test_client()

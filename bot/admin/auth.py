@@ -117,7 +117,7 @@ def _session_admin(session: Session) -> AdminUser | None:
     if not honoured:
         cookie.clear()
         return None
-    cookie["seen_at"] = int(now)
+    cookie["seen_at"] = round(now, 3)
     return user
 
 
@@ -224,7 +224,7 @@ def login() -> Any:
             cookie.permanent = True
             if not user.session_nonce:
                 user.session_nonce = new_nonce()
-            now = int(time.time())
+            now = round(time.time(), 3)
             cookie.update(
                 admin_id=user.id, admin_nonce=user.session_nonce, signed_in_at=now, seen_at=now
             )
