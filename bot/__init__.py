@@ -25,6 +25,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from bot import throttling
     from bot.catalog import has_faqs
     from bot.catalog import seed
+    from bot.input_rules import DatabaseIdConverter
     from bot.keys import checked_secret_key
     from bot.migrations import upgrade_database
 
@@ -35,6 +36,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         instance_path=os.path.abspath(instance_path) if instance_path else None,
         instance_relative_config=True,
     )
+    app.url_map.converters["int"] = DatabaseIdConverter  # before any route is added
     app.config.update(config.from_environment(app.instance_path))
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.config.update(test_config)

@@ -11,7 +11,10 @@ import json
 import unicodedata
 from typing import Any
 
+from werkzeug.routing import IntegerConverter
+
 ALLOWED_CONTROLS = frozenset("\n\r\t")
+MAX_ID = 2**63 - 1  # the largest id any of our databases stores
 
 
 class UnreadableJson(ValueError):
@@ -44,3 +47,17 @@ def parse_json(raw: bytes) -> Any:
         raise UnreadableJson("the body is not valid UTF-8") from exc
     except ValueError as exc:  # JSONDecodeError, and ints longer than Python allows
         raise UnreadableJson(f"the body is not valid JSON ({exc})") from exc
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` in URLs, but only ids a database can hold: a bigger one is a 404, not a
+    500 from the driver."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+def is_database_id(value: object) -> bool:
+    """A non-negative int that fits a 64-bit column (bool is not an id)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ID

@@ -11,6 +11,7 @@ from flask import current_app
 from flask import request
 
 from bot.input_rules import UnreadableJson
+from bot.input_rules import is_database_id
 from bot.input_rules import parse_json
 from bot.telegram.application import TelegramNotConfigured
 from bot.telegram.runtime import TelegramBusy
@@ -50,7 +51,7 @@ def webhook() -> Response:
     except UnreadableJson:
         data = None
     update_id = data.get("update_id") if isinstance(data, dict) else None
-    if not isinstance(update_id, int) or isinstance(update_id, bool):
+    if not is_database_id(update_id):
         return _status(400)  # not JSON, or not an update: Telegram never sends this
     runtime = telegram_runtime(current_app)
     try:
