@@ -19,8 +19,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from bot import cli
     from bot import config
     from bot import db
-    from bot import serving
     from bot import retention
+    from bot import serving
     from bot import telegram
     from bot import throttling
     from bot.catalog import has_faqs

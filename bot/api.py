@@ -68,7 +68,9 @@ def require_api_key():  # noqa: ANN201
     key = presented_key()
     if key is None:
         if current_app.config["BOT_API_REQUIRE_KEY"]:
-            return error(401, f"an API key is required (Authorization: Bearer KEY or {KEY_HEADER})")
+            return error(
+                401, f"an API key is required (Authorization: Bearer KEY or {KEY_HEADER})"
+            )
         g.api_key = None
         return None
     g.api_key = find_key(get_session(), key)
@@ -84,7 +86,9 @@ def json_object() -> dict:
     try:
         body = parse_json(request.get_data(cache=True))
     except UnreadableJson as exc:
-        raise InvalidMessage(f'the body must be a JSON object: {{"message": "..."}}; {exc}') from exc
+        raise InvalidMessage(
+            f'the body must be a JSON object: {{"message": "..."}}; {exc}'
+        ) from exc
     if not isinstance(body, dict):
         raise InvalidMessage("the body must be a JSON object, not " + type(body).__name__)
     return body

@@ -20,7 +20,6 @@ import pandas as pd
 
 from bot.input_rules import forbidden_character
 from bot.input_rules import normalise
-
 from training.tabular import CsvValidationError
 from training.tabular import Problem
 from training.tabular import clean_cell

@@ -91,7 +91,9 @@ def purge(
     outbox = 0
     if matching:
         queries = _delete_ids(
-            session, QueryLog, _matching_ids(session, QueryLog.text, QueryLog.id, matching, log_where)
+            session,
+            QueryLog,
+            _matching_ids(session, QueryLog.text, QueryLog.id, matching, log_where),
         )
         picks = _delete_ids(
             session,

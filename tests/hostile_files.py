@@ -79,9 +79,7 @@ XLSX_CASES = {
             SHEET: sheet_xml(
                 None,
                 HEADER_ROW
-                + "".join(
-                    inline_row(n, {"A": f"Q{n}?", "B": "A."}) for n in range(2, 20_010)
-                ),
+                + "".join(inline_row(n, {"A": f"Q{n}?", "B": "A."}) for n in range(2, 20_010)),
             )
         },
     ),
@@ -107,7 +105,9 @@ CSV_CASES = {
     "invalid-utf8": b"question,answer\nApa itu \xff?,Jawab.\n",
     "encoded-lone-surrogate": b"question,answer\nApa \xed\xa0\x80?,Jawab.\n",
     "unbalanced-quote": b'question,answer\n"Apa itu?,Jawab.\n',
-    "ten-thousand-columns": b",".join([b"question", b"answer"] + [b"x%d" % n for n in range(10_000)]),
+    "ten-thousand-columns": b",".join(
+        [b"question", b"answer"] + [b"x%d" % n for n in range(10_000)]
+    ),
     "decomposed-duplicate": (
         "question,answer\nApa itu café?,Satu.\nApa itu cafe\u0301?,Dua.\n".encode()
     ),

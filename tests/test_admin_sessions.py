@@ -127,7 +127,9 @@ def test_failed_sign_ins_are_throttled_per_address(make_admin_app):
 
 
 def test_successful_sign_ins_do_not_count(make_admin_app):
-    app = make_admin_app(ADMIN_LOGIN_LIMIT_IP="2 per minute", ADMIN_LOGIN_LIMIT_USER="2 per minute")
+    app = make_admin_app(
+        ADMIN_LOGIN_LIMIT_IP="2 per minute", ADMIN_LOGIN_LIMIT_USER="2 per minute"
+    )
     for _ in range(4):
         assert attempt(app.test_client(), USERNAME, PASSWORD).status_code == 302
 

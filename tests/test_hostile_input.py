@@ -33,7 +33,6 @@ from bot.models import AlternateQuestion
 from bot.models import Faq
 from bot.models import ModelVersion
 from bot.models import QueryLog
-from bot.models import TelegramUpdate
 from bot.models import TrainingPair
 from bot.telegram import texts
 
@@ -97,9 +96,7 @@ def api_app(tmp_path_factory, tiny_bert):  # noqa: ANN001, ANN201
 def test_hostile_api_bodies_get_a_clear_400(api_app, case):
     body, reason = API_BODIES[case]
     before = state(api_app)
-    response = api_app.test_client().post(
-        "/api/chat", data=body, content_type="application/json"
-    )
+    response = api_app.test_client().post("/api/chat", data=body, content_type="application/json")
     assert response.status_code == 400, response.get_data(as_text=True)[:300]
     assert reason in response.get_json()["error"]
     assert state(api_app) == before
@@ -157,7 +154,11 @@ TELEGRAM_CASES: dict[str, tuple[bytes, int, list[str]]] = {
         200,
         [texts.CHARACTERS],
     ),
-    "too-long": (as_json(message(CHAT, "kenapa " * 700)), 200, [texts.TOO_LONG.format(limit=4000)]),
+    "too-long": (
+        as_json(message(CHAT, "kenapa " * 700)),
+        200,
+        [texts.TOO_LONG.format(limit=4000)],
+    ),
     "deep-nesting": (b"[" * 100_000 + b"]" * 100_000, 400, []),
     "bad-utf8": (b'{"update_id": 5, "message": "\xff"}', 400, []),
     "huge-update-id": (as_json(message(CHAT, "halo", update_id=10**30)), 400, []),

@@ -543,7 +543,9 @@ def test_a_signed_pick_for_an_unknown_message_stores_nothing(bot):
 
     faq = faq_by_question(bot.app, QUESTION)
     before = telegram_pairs(bot.app)
-    data = encode_pick(Pick(10**9, faq.id), bot.runtime.application.bot_data["backend"].signing_key, 5021)
+    data = encode_pick(
+        Pick(10**9, faq.id), bot.runtime.application.bot_data["backend"].signing_key, 5021
+    )
     bot.post(callback_query(5021, data, {"inline_keyboard": []}))
     [ack] = bot.fake.calls_to("answerCallbackQuery")
     assert ack.params["text"] == texts.PICK_EXPIRED

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from bot.keys import derive_key
 from bot.telegram.formatting import MESSAGE_LIMIT
 from bot.telegram.formatting import button_label
 from bot.telegram.formatting import split_message
 from bot.telegram.formatting import telegram_length
-from bot.keys import derive_key
 from bot.telegram.keyboard import SIGNING_PURPOSE
 from bot.telegram.keyboard import Pick
 from bot.telegram.keyboard import decode_pick

@@ -41,7 +41,9 @@ def normalise_key(text: str) -> str:
 
     (NFC on both sides of casefold: a decomposed "é" and a composed one are one letter.)
     """
-    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", " ".join(text.split())).casefold())
+    return unicodedata.normalize(
+        "NFC", unicodedata.normalize("NFC", " ".join(text.split())).casefold()
+    )
 
 
 def _decode(raw: bytes, source: str) -> str:

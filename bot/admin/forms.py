@@ -95,7 +95,9 @@ class FaqForm(FlaskForm):
 
 class PairForm(FlaskForm):
     text = TextAreaField(
-        "User message", [DataRequired(), Length(max=MAX_MESSAGE_CHARS), plain_text], filters=[squash]
+        "User message",
+        [DataRequired(), Length(max=MAX_MESSAGE_CHARS), plain_text],
+        filters=[squash],
     )
     faq_id = SelectField("Means the FAQ", coerce=int, validators=[DataRequired()])
     approved = BooleanField("Approved (used for the index and training)", default=True)

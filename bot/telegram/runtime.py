@@ -99,7 +99,7 @@ class TelegramRuntime:
             return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Finish the updates in flight, stop the pump, shut the Application down, stop the loop."""
+        """Let updates in flight finish, then stop the pump, the Application and the loop."""
         atexit.unregister(self.close)
         if not self.wait_idle(timeout):
             logger.warning("telegram: updates still in flight after %s s at shutdown", timeout)

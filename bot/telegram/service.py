@@ -15,12 +15,12 @@ from sqlalchemy.exc import IntegrityError
 from bot.answering import Reply
 from bot.answering import answer
 from bot.db import new_session
+from bot.keys import derive_key
 from bot.models import Faq
 from bot.models import QueryLog
 from bot.models import TelegramUpdate
 from bot.models import TrainingPair
 from bot.models import utcnow
-from bot.keys import derive_key
 from bot.telegram.keyboard import SIGNING_PURPOSE
 from bot.telegram.keyboard import Pick
 from bot.telegram.outbox import OutboxStore
@@ -107,7 +107,9 @@ class FaqBackend:
                     TrainingPair(text=log.text, faq_id=faq.id, source=PAIR_SOURCE, approved=False)
                 )
                 session.commit()
-                logger.info("telegram pick stored: message %s -> FAQ %s (unapproved)", log.id, faq.id)
+                logger.info(
+                    "telegram pick stored: message %s -> FAQ %s (unapproved)", log.id, faq.id
+                )
             return faq.answer
 
     def examples(self) -> list[str]:
