@@ -189,7 +189,9 @@ def unauthorised(_exc: Exception) -> Any:
 
 @bp.errorhandler(429)
 def too_many_attempts(_exc: Exception) -> Any:
-    message = "Too many failed sign-in attempts. Wait a little (see Retry-After) and try again."
+    breached = limiter.current_limit
+    wait = max(1, int(breached.reset_at - time.time())) if breached else 60
+    message = f"Too many failed sign-in attempts. Try again in {wait} seconds."
     return render_template("admin/error.html", title="Slow down", message=message), 429
 
 
