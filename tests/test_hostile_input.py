@@ -7,13 +7,12 @@ and must leave the database as it was: no query logged, no FAQ or pair half-writ
 from __future__ import annotations
 
 import io
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from admin_browser.support import _config
+from admin_browser.support import app_on_copy
 from admin_browser.support import csrf_token
 from admin_browser.support import login
 from admin_browser.support import post
@@ -22,7 +21,6 @@ from hostile_files import CSV_CASES
 from hostile_files import XLSX_CASES
 from sqlalchemy import func
 from sqlalchemy import select
-from sqlalchemy import update
 from telegram_updates import callback_query
 from telegram_updates import message
 from telegram_updates import next_id
@@ -31,7 +29,6 @@ from bot import create_app
 from bot.db import new_session
 from bot.models import AlternateQuestion
 from bot.models import Faq
-from bot.models import ModelVersion
 from bot.models import QueryLog
 from bot.models import TrainingPair
 from bot.telegram import texts
@@ -200,15 +197,7 @@ def test_hostile_telegram_updates_get_a_polite_reply_or_none(telegram, case):
 def admin_module(template_instance: Path, tmp_path_factory, tiny_bert):  # noqa: ANN001, ANN201
     """One signed-in admin on a copy of the template instance for the whole corpus."""
     instance = tmp_path_factory.mktemp("hostile-admin") / "instance"
-    shutil.copytree(template_instance, instance)
-    app = create_app(_config(instance, tiny_bert))
-    with new_session(app) as session:
-        for version in session.scalars(select(ModelVersion)):
-            moved = str(instance / Path(version.path).relative_to(template_instance))
-            session.execute(
-                update(ModelVersion).where(ModelVersion.id == version.id).values(path=moved)
-            )
-        session.commit()
+    app = app_on_copy(template_instance, instance, tiny_bert)
     client = app.test_client()
     login(client)
     return app, client

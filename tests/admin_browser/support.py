@@ -56,6 +56,20 @@ def template_instance(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path)
     return instance
 
 
+def app_on_copy(template: Path, instance: Path, tiny_bert: Path, **overrides: object) -> Flask:
+    """An app on a copy of the template instance, its model paths moved along."""
+    shutil.copytree(template, instance)
+    app = create_app(_config(instance, tiny_bert, **overrides))
+    with new_session(app) as session:
+        for version in session.scalars(select(ModelVersion)):
+            moved = str(instance / Path(version.path).relative_to(template))
+            session.execute(
+                update(ModelVersion).where(ModelVersion.id == version.id).values(path=moved)
+            )
+        session.commit()
+    return app
+
+
 @pytest.fixture
 def make_admin_app(
     template_instance: Path, tmp_path: Path, tiny_bert: Path
@@ -64,16 +78,9 @@ def make_admin_app(
     built: list[Flask] = []
 
     def factory(**overrides: object) -> Flask:
-        instance = tmp_path / f"instance-{len(built)}"
-        shutil.copytree(template_instance, instance)
-        app = create_app(_config(instance, tiny_bert, **overrides))
-        with new_session(app) as session:
-            for version in session.scalars(select(ModelVersion)):
-                moved = str(instance / Path(version.path).relative_to(template_instance))
-                session.execute(
-                    update(ModelVersion).where(ModelVersion.id == version.id).values(path=moved)
-                )
-            session.commit()
+        app = app_on_copy(
+            template_instance, tmp_path / f"instance-{len(built)}", tiny_bert, **overrides
+        )
         built.append(app)
         return app
 
