@@ -83,6 +83,7 @@ def test_resetting_the_password_revokes_sessions(admin_app, admin):
 
 def test_disable_enable_and_delete_an_admin(admin_app, admin):
     runner = admin_app.test_cli_runner()
+    stolen = session_cookie(admin)
     result = runner.invoke(args=["admin", "disable", USERNAME])
     assert result.exit_code == 0, result.output
     assert not signed_in(admin)
@@ -91,6 +92,9 @@ def test_disable_enable_and_delete_an_admin(admin_app, admin):
     assert "disabled" in runner.invoke(args=["admin", "list"]).output
 
     assert runner.invoke(args=["admin", "enable", USERNAME]).exit_code == 0
+    thief = admin_app.test_client()
+    thief.set_cookie("session", stolen)
+    assert not signed_in(thief)  # enabling again does not revive the sessions it ended
     login(admin_app.test_client())
 
     assert runner.invoke(args=["admin", "delete", USERNAME]).exit_code == 0

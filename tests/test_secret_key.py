@@ -64,3 +64,11 @@ def test_derived_keys_differ_by_purpose_and_by_secret():
     assert derive_key(secret, "telegram-callback") != derive_key(secret, "other")
     assert derive_key(secret, "telegram-callback") != derive_key("t" * 32, "telegram-callback")
     assert derive_key(secret, "telegram-callback") == derive_key(secret, "telegram-callback")
+
+
+def test_a_key_made_by_another_worker_meanwhile_wins(tmp_path, monkeypatch):
+    """The race itself, made certain: the file appears between the check and the write."""
+    (tmp_path / KEY_FILE).write_text("made-by-the-other-worker-first")
+    monkeypatch.setattr("bot.keys.Path.exists", lambda _path: False)
+    assert instance_secret_key(tmp_path) == "made-by-the-other-worker-first"
+    assert sorted(path.name for path in tmp_path.iterdir()) == [KEY_FILE]

@@ -201,9 +201,10 @@ def test_a_redelivered_update_is_answered_once(bot):
     assert len(logs_from(bot.app, since)) == 2
 
 
-def test_ambiguous_question_offers_did_you_mean_and_the_pick_is_learned(bot):
+def test_ambiguous_question_offers_did_you_mean_and_the_pick_is_learned(bot, caplog):
     bot.configure(BOT_AMBIGUITY_MARGIN=1.0)  # every answer counts as ambiguous
     asked = "mode mewah tuh maksudnya gimana"
+    caplog.set_level(logging.INFO)
     bot.post(message(5006, asked))
     [offer] = bot.fake.sent_messages(5006)
     assert offer.params["text"] == texts.DID_YOU_MEAN
@@ -225,6 +226,7 @@ def test_ambiguous_question_offers_did_you_mean_and_the_pick_is_learned(bot):
         pairs = session.scalars(select(TrainingPair).where(TrainingPair.source == "telegram"))
         learned = [(p.text, p.faq_id, p.approved) for p in pairs]
     assert learned == [(asked, chosen_faq.id, False)]
+    assert "telegram pick stored" in caplog.text and asked not in caplog.text
 
     # pressing again answers again but stores nothing new
     bot.post(callback_query(5006, chosen["callback_data"], keyboard))

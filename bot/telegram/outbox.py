@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
@@ -251,6 +252,22 @@ async def retry_due(bot: Bot, store: OutboxStore) -> int:
         await asyncio.to_thread(store.sent, row_id)
         delivered += 1
     return delivered
+
+
+def pump_interval(app: Flask) -> float:
+    """How often the pump looks for due replies: the first retry delay, within 0.05-30 s."""
+    return max(0.05, min(float(app.config["TELEGRAM_RETRY_SECONDS"]), 30.0))
+
+
+async def pump(bot: Bot, store: OutboxStore, interval: float, ready: Callable[[], bool]) -> None:
+    """Retry queued replies every `interval` seconds (once `ready()`) until cancelled."""
+    while True:
+        try:
+            if ready():
+                await retry_due(bot, store)
+        except Exception:
+            logger.exception("telegram outbox round failed; trying again")
+        await asyncio.sleep(interval)
 
 
 def _outgoing(row: TelegramOutbox) -> Outgoing:

@@ -15,7 +15,8 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.telegram.application import build_application
-from bot.telegram.outbox import retry_due
+from bot.telegram.outbox import pump
+from bot.telegram.outbox import pump_interval
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class TelegramRuntime:
         self._ready = False
         self._init_lock = asyncio.Lock()
         self._pump: Future[None] | None = None
-        self.pump_interval = max(0.05, min(float(app.config["TELEGRAM_RETRY_SECONDS"]), 30.0))
+        self.pump_interval = pump_interval(app)
 
     @property
     def application(self) -> Application:
@@ -131,17 +132,6 @@ class TelegramRuntime:
         await self._initialized(application)
         await application.process_update(update)  # handler errors go to the error handler
 
-    async def _run_pump(self, application: Application) -> None:
-        """Retry queued replies every `pump_interval` seconds until cancelled."""
-        store = application.bot_data["backend"].outbox
-        while True:
-            try:
-                if self._ready:  # the first update initialises the Application
-                    await retry_due(application.bot, store)
-            except Exception:
-                logger.exception("telegram outbox round failed; trying again")
-            await asyncio.sleep(self.pump_interval)
-
     def _finished(self, future: Future[None] | None) -> None:
         if future is not None and not future.cancelled() and future.exception() is not None:
             logger.error("telegram update not processed", exc_info=future.exception())
@@ -161,7 +151,9 @@ class TelegramRuntime:
                 thread.start()
                 started.wait()
                 self._loop, self._thread = loop, thread
-                self._pump = asyncio.run_coroutine_threadsafe(self._run_pump(application), loop)
+                store = application.bot_data["backend"].outbox
+                retrying = pump(application.bot, store, self.pump_interval, lambda: self._ready)
+                self._pump = asyncio.run_coroutine_threadsafe(retrying, loop)
                 atexit.register(self.close)
             return self._loop
 
