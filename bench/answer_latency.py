@@ -34,7 +34,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="waitress worker threads")
     args = parser.parse_args()
 
-    app = temp_app(BOT_BASE_MODEL=args.base_model)
+    # the per-address limit is checked as in production, but set high enough not to refuse
+    app = temp_app(BOT_BASE_MODEL=args.base_model, BOT_API_RATE_LIMIT_IP="1000000 per minute")
     from bot.answering import answer
 
     with app.app_context():

@@ -24,11 +24,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from bot import config
     from bot import db
     from bot import monitoring
+    from bot import retention
     from bot import serving
     from bot import telegram
+    from bot import throttling
     from bot.boot import init_instance
     from bot.boot import require_initialised
     from bot.boot import start_development_worker
+    from bot.input_rules import DatabaseIdConverter
+    from bot.keys import checked_secret_key
 
     test_config = dict(test_config or {})
     instance_path = test_config.get("BOT_INSTANCE_PATH") or os.environ.get("BOT_INSTANCE_PATH")
@@ -37,10 +41,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         instance_path=os.path.abspath(instance_path) if instance_path else None,
         instance_relative_config=True,
     )
+    app.url_map.converters["int"] = DatabaseIdConverter  # before any route is added
     app.config.update(config.from_environment(app.instance_path))
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.config.update(test_config)
     os.makedirs(app.instance_path, exist_ok=True)
+    app.config["SECRET_KEY"] = checked_secret_key(app.config["SECRET_KEY"], app.instance_path)
     if not app.debug and not app.testing:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -48,6 +54,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     serving.init_app(app)
+    throttling.init_app(app)  # before the blueprints: it checks limits ahead of their hooks
+    retention.init_app(app)
     app.register_blueprint(api.bp)
     monitoring.init_app(app)
     admin.init_app(app)  # the /admin web UI and `flask create-admin`

@@ -10,6 +10,8 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from bot.db import get_session
+from bot.input_rules import forbidden_character
+from bot.input_rules import normalise
 from bot.matcher import Candidate
 from bot.metrics import ANSWERS
 from bot.models import Faq
@@ -18,7 +20,11 @@ from bot.serving import serving
 
 
 class InvalidMessage(ValueError):
-    """The message cannot be answered at all (not text, empty, too long); says why."""
+    """The message cannot be answered at all; says why, and `kind` says it for channels."""
+
+    def __init__(self, reason: str, kind: str = "body") -> None:
+        super().__init__(reason)
+        self.kind = kind  # body | type | empty | too_long | characters
 
 
 @dataclass(frozen=True)
@@ -46,18 +52,31 @@ class Reply:
 
 
 def clean_message(message: object, max_chars: int) -> str:
+    """The message as matched and logged: NFC, spacing collapsed; refused if unsafe."""
     if not isinstance(message, str):
-        raise InvalidMessage("message must be a string")
-    text = " ".join(message.split())
+        raise InvalidMessage("message must be a string", "type")
+    bad = forbidden_character(message)
+    if bad is not None:
+        raise InvalidMessage(f"message contains {bad}", "characters")
+    text = normalise(" ".join(message.split()))
     if not text:
-        raise InvalidMessage("message is empty")
+        raise InvalidMessage("message is empty", "empty")
     if len(text) > max_chars:
-        raise InvalidMessage(f"message is longer than {max_chars} characters")
+        raise InvalidMessage(f"message is longer than {max_chars} characters", "too_long")
     return text
 
 
-def answer(message: object, channel: str, session: Session | None = None, k: int = 3) -> Reply:
-    """Reply with the nearest FAQ's answer, or the fallback below the threshold; log it."""
+def answer(
+    message: object,
+    channel: str,
+    session: Session | None = None,
+    k: int = 3,
+    delivery: str | None = None,
+) -> Reply:
+    """Reply with the nearest FAQ's answer, or the fallback below the threshold; log it.
+
+    `delivery` starts the log's delivery state for channels that send the reply later.
+    """
     app = current_app
     session = session or get_session()
     text = clean_message(message, app.config["BOT_MAX_MESSAGE_CHARS"])
@@ -97,6 +116,7 @@ def answer(message: object, channel: str, session: Session | None = None, k: int
         score=reply.score,
         fallback=reply.fallback,
         model_version_id=model.key[0] if model.key else None,
+        delivery=delivery,
     )
     session.add(log)
     session.commit()

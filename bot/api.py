@@ -1,11 +1,18 @@
-"""JSON chat API and health check."""
+"""JSON chat API and health check.
+
+`/api/*` is public: rate-limited per client address and per API key, and behind a key
+when BOT_API_REQUIRE_KEY is on. The channel every API message is logged under is fixed
+here, never taken from the client.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 from flask import Blueprint
 from flask import current_app
+from flask import g
 from flask import jsonify
 from flask import request
 from sqlalchemy import text
@@ -13,11 +20,20 @@ from werkzeug.exceptions import HTTPException
 
 from bot.answering import InvalidMessage
 from bot.answering import answer
+from bot.api_keys import find_key
 from bot.catalog import count_active_faqs
 from bot.db import get_session
+from bot.input_rules import UnreadableJson
+from bot.input_rules import parse_json
+from bot.models import utcnow
 from bot.serving import ModelNotReady
 from bot.serving import serving
+from bot.throttling import configured
+from bot.throttling import limiter
 from bot.versions import active_version
+
+CHANNEL = "api"
+KEY_HEADER = "X-API-Key"
 
 bp = Blueprint("api", __name__)
 
@@ -26,18 +42,73 @@ def error(status: int, reason: str):  # noqa: ANN201
     return jsonify({"error": reason}), status
 
 
+def presented_key() -> str | None:
+    """The API key sent as `Authorization: Bearer KEY` or `X-API-Key: KEY`, if any."""
+    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credential.strip():
+        return credential.strip()
+    return request.headers.get(KEY_HEADER, "").strip() or None
+
+
+def _key_bucket() -> str:
+    """Rate-limit bucket of the presented key (hashed: keys never sit in the limiter)."""
+    return "key:" + hashlib.sha256((presented_key() or "").encode()).hexdigest()
+
+
+limit_per_address = limiter.limit(configured("BOT_API_RATE_LIMIT_IP"))
+limit_per_key = limiter.limit(
+    configured("BOT_API_RATE_LIMIT_KEY"),
+    key_func=_key_bucket,
+    exempt_when=lambda: presented_key() is None,
+)
+
+
+@bp.before_request
+def require_api_key():  # noqa: ANN201
+    """A presented key must be valid; with BOT_API_REQUIRE_KEY one must be presented."""
+    if request.endpoint == "api.healthz":
+        return None
+    key = presented_key()
+    if key is None:
+        if current_app.config["BOT_API_REQUIRE_KEY"]:
+            return error(
+                401, f"an API key is required (Authorization: Bearer KEY or {KEY_HEADER})"
+            )
+        g.api_key = None
+        return None
+    g.api_key = find_key(get_session(), key)
+    if g.api_key is None:
+        return error(401, "unknown or revoked API key")
+    return None
+
+
+def json_object() -> dict:
+    """The body as a JSON object, or InvalidMessage saying what is wrong with it."""
+    if not request.is_json:
+        raise InvalidMessage('the body must be a JSON object: {"message": "..."}')
+    try:
+        body = parse_json(request.get_data(cache=True))
+    except UnreadableJson as exc:
+        raise InvalidMessage(
+            f'the body must be a JSON object: {{"message": "..."}}; {exc}'
+        ) from exc
+    if not isinstance(body, dict):
+        raise InvalidMessage("the body must be a JSON object, not " + type(body).__name__)
+    return body
+
+
 @bp.post("/api/chat")
+@limit_per_address
+@limit_per_key
 def chat():  # noqa: ANN201
     """Answer `{"message": "..."}` with the nearest FAQ or the fallback."""
-    body = request.get_json(silent=True)
-    if body is None:
-        return error(400, 'the body must be a JSON object: {"message": "..."}')
-    if not isinstance(body, dict):
-        return error(400, "the body must be a JSON object, not " + type(body).__name__)
-    if "message" not in body:
-        return error(400, "missing field 'message'")
     try:
-        reply = answer(body["message"], channel=str(body.get("channel", "api"))[:50])
+        body = json_object()
+        if "message" not in body:
+            return error(400, "missing field 'message'")
+        if g.api_key is not None:
+            g.api_key.last_used_at = utcnow()  # committed with the query log
+        reply = answer(body["message"], channel=CHANNEL)
     except InvalidMessage as exc:
         return error(400, str(exc))
     except ModelNotReady as exc:
@@ -66,7 +137,7 @@ def healthz():  # noqa: ANN201
 
 @bp.app_errorhandler(HTTPException)
 def json_http_error(exc: HTTPException):  # noqa: ANN201
-    """API clients get JSON errors (413 for huge bodies, 405, 404), never an HTML page."""
+    """API clients get JSON errors (413, 405, 404, 429), never an HTML page."""
     if request.path.startswith("/api/"):
         return error(exc.code or 500, exc.description or exc.name)
     return exc

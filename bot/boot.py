@@ -9,6 +9,7 @@ that is not at the newest migration stops with a message saying what to run.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -103,7 +104,7 @@ def start_development_worker() -> subprocess.Popen[bytes] | None:
     if is_running_from_reloader():
         return None
     return subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "bot", "worker", "--exit-with-parent"]
+        [sys.executable, "-m", "flask", "--app", "bot", "worker", "--parent-pid", str(os.getpid())]
     )
 
 

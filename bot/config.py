@@ -49,7 +49,9 @@ def from_environment(instance_path: str, env: Mapping[str, str] | None = None) -
     """Build the app config from the environment; `test_config` may override any key later."""
     env = os.environ if env is None else env
     return {
-        "SECRET_KEY": env.get("SECRET_KEY", "dev-only-change-me"),
+        # None: bot.keys makes a random key and keeps it in the instance folder
+        "SECRET_KEY": env.get("SECRET_KEY") or None,
+        "BOT_TRUSTED_PROXIES": int(env.get("BOT_TRUSTED_PROXIES", "0")),
         "DATABASE_URL": env.get(
             "DATABASE_URL", "sqlite:///" + str(Path(instance_path) / "faq_bot.sqlite3")
         ),
@@ -74,6 +76,15 @@ def from_environment(instance_path: str, env: Mapping[str, str] | None = None) -
         "BOT_JOB_HEARTBEAT_TIMEOUT": float(env.get("BOT_JOB_HEARTBEAT_TIMEOUT", "60")),
         # None: secure unless debugging or testing (bot.admin.security decides)
         "BOT_SECURE_COOKIES": parse_flag(env.get("BOT_SECURE_COOKIES")),
+        "ADMIN_SESSION_HOURS": float(env.get("ADMIN_SESSION_HOURS", "12")),
+        "ADMIN_IDLE_MINUTES": float(env.get("ADMIN_IDLE_MINUTES", "60")),
+        "ADMIN_LOGIN_LIMIT_IP": env.get("ADMIN_LOGIN_LIMIT_IP", "10 per minute; 100 per day"),
+        "ADMIN_LOGIN_LIMIT_USER": env.get("ADMIN_LOGIN_LIMIT_USER", "5 per minute; 30 per day"),
+        "BOT_API_REQUIRE_KEY": parse_flag(env.get("BOT_API_REQUIRE_KEY"), default=False),
+        "BOT_API_RATE_LIMIT_IP": env.get("BOT_API_RATE_LIMIT_IP", "60 per minute"),
+        "BOT_API_RATE_LIMIT_KEY": env.get("BOT_API_RATE_LIMIT_KEY", "600 per minute"),
+        "BOT_RATE_LIMIT_STORAGE": env.get("BOT_RATE_LIMIT_STORAGE", "memory://"),
+        "BOT_QUERY_LOG_DAYS": int(env.get("BOT_QUERY_LOG_DAYS", "90")),
         "ADMIN_INBOX_BAND": float(env.get("ADMIN_INBOX_BAND", "0.1")),
         "ADMIN_CLUSTER_SIMILARITY": float(env.get("ADMIN_CLUSTER_SIMILARITY", "0.8")),
         "ADMIN_NEAR_DUPLICATE": float(env.get("ADMIN_NEAR_DUPLICATE", "0.9")),
@@ -83,4 +94,6 @@ def from_environment(instance_path: str, env: Mapping[str, str] | None = None) -
         "TELEGRAM_API_URL": env.get("TELEGRAM_API_URL", "https://api.telegram.org/bot"),
         "TELEGRAM_RATE_LIMIT": int(env.get("TELEGRAM_RATE_LIMIT", "20")),
         "TELEGRAM_TIMEOUT": float(env.get("TELEGRAM_TIMEOUT", "10")),
+        "TELEGRAM_RETRY_SECONDS": float(env.get("TELEGRAM_RETRY_SECONDS", "5")),
+        "TELEGRAM_RETRY_HOURS": float(env.get("TELEGRAM_RETRY_HOURS", "24")),
     }

@@ -2,16 +2,24 @@
 
 Structure and decoding are checked by `training.tabular.read_table`. A file is either valid as
 a whole or rejected as a whole; callers write nothing before `read_*` returns.
+
+Spreadsheets run a cell that starts with = + - @ (or a tab or carriage return) as a formula,
+so the writer puts an apostrophe before such a cell (and before one that already starts with
+apostrophes and then such a character); the readers take exactly one apostrophe off again,
+so our own export imports back unchanged.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 
 import pandas as pd
 
+from bot.input_rules import forbidden_character
+from bot.input_rules import normalise
 from training.tabular import CsvValidationError
 from training.tabular import Problem
 from training.tabular import clean_cell
@@ -23,6 +31,7 @@ PAIR_COLUMNS = ("paraphrase", "question")
 ALTERNATE_SEPARATOR = " | "
 MAX_QUESTION_CHARS = 500
 MAX_MESSAGE_CHARS = 1000
+FORMULA_START = re.compile(r"'*[=+\-@\t\r]")
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,27 @@ class PairRecord:
     line: int
     paraphrase: str
     question: str | None  # None: out of scope
+
+
+def neutralise(cell: str) -> str:
+    """A cell a spreadsheet shows as text, never runs as a formula."""
+    return "'" + cell if FORMULA_START.match(cell) else cell
+
+
+def restore(cell: str) -> str:
+    """Undo `neutralise`: our own export reads back as it was written."""
+    return cell[1:] if cell.startswith("'") and FORMULA_START.match(cell[1:]) else cell
+
+
+def _rows(frame: pd.DataFrame, lines: list[int], problems: list[Problem]):  # noqa: ANN202
+    """(line, cells) with export escapes undone; characters we refuse become problems."""
+    for line, row in zip(lines, frame.to_dict("records"), strict=True):
+        cells = {column: restore(str(value)) for column, value in row.items()}
+        for column, value in cells.items():
+            bad = forbidden_character(value)
+            if bad is not None:
+                problems.append(Problem(line, column, f"contains {bad}"))
+        yield line, cells
 
 
 def read_faq_csv(data: bytes | str | Path) -> list[FaqRecord]:
@@ -60,9 +90,9 @@ def read_faq_csv(data: bytes | str | Path) -> list[FaqRecord]:
         else:
             owner_line[key] = (line, column)
 
-    for line, row in zip(lines, frame.to_dict("records"), strict=True):
+    for line, row in _rows(frame, lines, problems):
         question = clean_cell(row["question"])
-        answer = str(row["answer"]).strip()
+        answer = normalise(str(row["answer"]).strip())
         alternates = tuple(
             clean_cell(a) for a in str(row.get("alternates", "")).split("|") if clean_cell(a)
         )
@@ -96,7 +126,7 @@ def read_pairs_csv(data: bytes | str | Path) -> list[PairRecord]:
     frame, lines, source = read_table(data, PAIR_COLUMNS)
     problems: list[Problem] = []
     records: list[PairRecord] = []
-    for line, row in zip(lines, frame.to_dict("records"), strict=True):
+    for line, row in _rows(frame, lines, problems):
         paraphrase = clean_cell(row["paraphrase"])
         question = clean_cell(row["question"]) or None
         if not paraphrase:
@@ -110,7 +140,9 @@ def read_pairs_csv(data: bytes | str | Path) -> list[PairRecord]:
 
 
 def faq_frame(rows: list[dict[str, str]]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=list(FAQ_COLUMNS))
+    """The FAQ export table, every cell safe to open in a spreadsheet."""
+    safe = [{column: neutralise(str(value)) for column, value in row.items()} for row in rows]
+    return pd.DataFrame(safe, columns=list(FAQ_COLUMNS))
 
 
 def write_faq_csv(rows: list[dict[str, str]], path: str | Path) -> None:

@@ -279,16 +279,15 @@ def _retrain(app: Flask, settings: dict[str, Any], heartbeat: _Heartbeat) -> dic
 
 
 def work(
-    app: Flask, once: bool = False, poll_seconds: float = 2.0, exit_with_parent: bool = False
+    app: Flask, once: bool = False, poll_seconds: float = 2.0, parent_pid: int | None = None
 ) -> int:
     """Run queued jobs as they come (`once`: until the queue is empty); returns how many ran.
 
-    With `once` and another worker busy, it returns rather than waiting. `exit_with_parent`
-    stops it when the process that started it (the development server) is gone.
+    With `once` and another worker busy, it returns rather than waiting. With `parent_pid` it
+    stops once that process (the development server that started it) is gone.
     """
     recover(app)
     done = 0
-    parent = os.getppid()
     while True:
         with new_session(app) as session:
             job = next_queued(session)
@@ -304,6 +303,6 @@ def work(
                     return done
         elif once:
             return done
-        if exit_with_parent and os.getppid() != parent:
+        if parent_pid is not None and os.getppid() != parent_pid:
             return done
         time.sleep(poll_seconds)

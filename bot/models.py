@@ -15,6 +15,7 @@ from sqlalchemy import ForeignKey
 from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import Text
+from sqlalchemy import false
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
@@ -95,6 +96,8 @@ class QueryLog(Base):
     model_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("model_version.id", ondelete="SET NULL"), nullable=True
     )
+    # channels that push replies (Telegram): sent | queued | failed; None: answered in-line
+    delivery: Mapped[str | None] = mapped_column(String(20), nullable=True)
     review_status: Mapped[str] = mapped_column(
         String(20), default="new", server_default="new", index=True
     )  # new | attached | created | ignored: what an admin did with it
@@ -132,6 +135,9 @@ class AdminUser(Base):
     password_hash: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # every session cookie carries it; a new one (logout, reset, disable) ends them all
+    session_nonce: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class RetrainJob(Base):
@@ -187,3 +193,52 @@ class TelegramUpdate(Base):
     received_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
     )
+
+
+class ApiKey(Base):
+    """A key for the public API; only its SHA-256 is stored, the key is shown once."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))  # shown in listings to tell keys apart
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class TelegramOutbox(Base):
+    """A Telegram reply the Bot API did not take; retried with backoff until sent or given up."""
+
+    __tablename__ = "telegram_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_thread_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    reply_to_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    text: Mapped[str] = mapped_column(Text)
+    reply_markup: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    query_log_id: Mapped[int | None] = mapped_column(
+        ForeignKey("query_log.id", ondelete="SET NULL"), nullable=True
+    )
+    status: Mapped[str] = mapped_column(
+        String(20), default="pending", index=True
+    )  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class MaintenanceRun(Base):
+    """When a periodic job last ran, so one worker among several claims each run."""
+
+    __tablename__ = "maintenance_run"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    ran_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

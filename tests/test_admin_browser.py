@@ -194,3 +194,31 @@ def test_admin_journey_in_a_real_browser(admin_app, browser):
         page.goto(f"{base}/admin/")
         assert "/admin/login" in page.url
         page.close()
+
+
+def test_signing_out_ends_the_session_on_every_device_and_failures_are_throttled(
+    make_admin_app, browser
+):
+    app = make_admin_app(ADMIN_LOGIN_LIMIT_USER="2 per minute")
+    with live_server(app) as base:
+        laptop, phone = browser.new_context(), browser.new_context()
+        pages = [laptop.new_page(), phone.new_page()]
+        for page in pages:
+            page.goto(f"{base}/admin/login")
+            page.fill("#username", USERNAME)
+            page.fill("#password", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{base}/admin/")
+        pages[0].click("button:has-text('Sign out')")
+        pages[0].wait_for_url(f"{base}/admin/login")
+        pages[1].goto(f"{base}/admin/faqs")  # the phone's cookie is still there, but void
+        assert "/admin/login" in pages[1].url
+
+        for attempt in range(3):
+            pages[1].fill("#username", USERNAME)
+            pages[1].fill("#password", f"wrong-{attempt}")
+            pages[1].click("button[type=submit]")
+        assert "Too many failed sign-in attempts" in pages[1].content()
+        screenshot(pages[1], "login-throttled")
+        laptop.close()
+        phone.close()

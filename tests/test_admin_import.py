@@ -8,7 +8,7 @@ import re
 
 from admin_browser.support import post
 from admin_browser.support import settle
-from openpyxl import Workbook
+from hostile_files import workbook
 from sqlalchemy import func
 from sqlalchemy import select
 
@@ -114,16 +114,6 @@ def test_broken_files_are_reported_not_crashed_on(admin, admin_app):
     missing = post(admin, "/admin/import", {}, content_type="multipart/form-data")
     assert missing.status_code == 422
     assert snapshot(admin_app)[0] == 30
-
-
-def workbook(rows):
-    book = Workbook()
-    sheet = book.active
-    for row in rows:
-        sheet.append(row)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
 
 
 def test_an_excel_file_is_checked_like_a_csv_with_excel_row_numbers(admin_app, admin):

@@ -85,11 +85,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def workers_started_by(pid: int) -> list[int]:
+    """`flask worker` processes a development server started (they carry its pid)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            arguments = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"worker" in arguments and str(pid).encode() in arguments:
+            found.append(int(entry.name))
+    return found
+
+
 def test_flask_run_initialises_a_fresh_instance_itself(tmp_path, tiny_bert, database_url):
-    """The quickstart's one command: `flask run` on nothing at all answers questions."""
+    """The quickstart's one command: `flask run` on nothing at all answers questions, and
+    brings a retraining worker along, which ends with it."""
     port = free_port()
-    server = flask(
-        "run", "--port", str(port), env=flask_env(tmp_path / "instance", tiny_bert, database_url)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "bot", "run", "--port", str(port)],
+        cwd=ROOT,
+        env=flask_env(tmp_path / "instance", tiny_bert, database_url),
+        stdout=(tmp_path / "server.log").open("w"),
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 120
@@ -99,10 +117,15 @@ def test_flask_run_initialises_a_fresh_instance_itself(tmp_path, tiny_bert, data
                     health = r.read().decode()
                 break
             except OSError:
-                assert server.poll() is None, server.communicate()[0]
+                assert server.poll() is None, (tmp_path / "server.log").read_text()
                 assert time.monotonic() < deadline, "flask run did not come up"
                 time.sleep(0.5)
         assert '"model_version":"v1"' in health.replace(" ", "")
+        assert len(workers_started_by(server.pid)) == 1
     finally:
         server.terminate()
-        server.communicate(timeout=30)
+        server.wait(timeout=30)
+    deadline = time.monotonic() + 120
+    while workers_started_by(server.pid):  # the worker notices and stops
+        assert time.monotonic() < deadline, "the development worker outlived its server"
+        time.sleep(0.5)

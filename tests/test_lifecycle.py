@@ -45,7 +45,13 @@ def lifecycle(tmp_path_factory, tiny_bert, databases):  # noqa: ANN001, ANN201
     """v1 bootstrapped, v2 a good retrain, v3 a ruined one the guard refused."""
     database_url = databases.create() if databases is not None else None
     instance = tmp_path_factory.mktemp("lifecycle")
-    app = create_app({**app_config(instance, tiny_bert, database_url), "BOT_KEEP_VERSIONS": 0})
+    app = create_app(
+        {
+            **app_config(instance, tiny_bert, database_url),
+            "BOT_KEEP_VERSIONS": 0,
+            "BOT_API_RATE_LIMIT_IP": "100000 per minute",  # the hammer test is one client
+        }
+    )
     runner, client = app.test_cli_runner(), app.test_client()
     v1_answers = answers(client)
     reports = {"v2": retrain(runner, *GOOD), "v3": retrain(runner, *RUINED)}

@@ -24,9 +24,11 @@ from bot import create_app
 from bot.db import new_session
 from bot.models import Faq
 from bot.models import QueryLog
+from bot.models import TelegramOutbox
 from bot.models import TrainingPair
 from bot.serving import serving
 from bot.telegram import texts
+from bot.telegram.formatting import split_message
 from bot.telegram.runtime import TelegramRuntime
 
 TOKEN = "123456:TEST-token"
@@ -52,6 +54,7 @@ def shared_app(tmp_path_factory, tiny_bert, fake, databases):  # noqa: ANN001, A
             "TELEGRAM_WEBHOOK_SECRET": SECRET,
             "TELEGRAM_API_URL": fake.base_url,
             "TELEGRAM_TIMEOUT": 5.0,
+            "TELEGRAM_RETRY_SECONDS": 0.05,
         }
     )
 
@@ -199,9 +202,10 @@ def test_a_redelivered_update_is_answered_once(bot):
     assert len(logs_from(bot.app, since)) == 2
 
 
-def test_ambiguous_question_offers_did_you_mean_and_the_pick_is_learned(bot):
+def test_ambiguous_question_offers_did_you_mean_and_the_pick_is_learned(bot, caplog):
     bot.configure(BOT_AMBIGUITY_MARGIN=1.0)  # every answer counts as ambiguous
     asked = "mode mewah tuh maksudnya gimana"
+    caplog.set_level(logging.INFO)
     bot.post(message(5006, asked))
     [offer] = bot.fake.sent_messages(5006)
     assert offer.params["text"] == texts.DID_YOU_MEAN
@@ -223,6 +227,7 @@ def test_ambiguous_question_offers_did_you_mean_and_the_pick_is_learned(bot):
         pairs = session.scalars(select(TrainingPair).where(TrainingPair.source == "telegram"))
         learned = [(p.text, p.faq_id, p.approved) for p in pairs]
     assert learned == [(asked, chosen_faq.id, False)]
+    assert "telegram pick stored" in caplog.text and asked not in caplog.text
 
     # pressing again answers again but stores nothing new
     bot.post(callback_query(5006, chosen["callback_data"], keyboard))
@@ -331,18 +336,86 @@ def test_below_the_threshold_the_fallback_is_sent(bot):
     assert bot.texts_to(5012) == ["Nanti dijawab admin."]
 
 
-def test_a_failing_bot_api_does_not_break_the_webhook_and_the_query_is_logged(bot, caplog):
+def outbox_rows(app, chat_id: int) -> list[TelegramOutbox]:  # noqa: ANN001
+    with new_session(app) as session:
+        statement = select(TelegramOutbox).where(TelegramOutbox.chat_id == chat_id)
+        return list(session.scalars(statement.order_by(TelegramOutbox.id)))
+
+
+def wait_for_outbox(app, chat_id: int, timeout: float = 30.0) -> list[TelegramOutbox]:  # noqa: ANN001
+    """Until no queued reply to the chat is pending (the pump sent it or gave up)."""
+    deadline = time.monotonic() + timeout
+    while any(row.status == "pending" for row in outbox_rows(app, chat_id)):
+        assert time.monotonic() < deadline, "outbox still pending"
+        time.sleep(0.05)
+    return outbox_rows(app, chat_id)
+
+
+def delivery_of(app, chat_text: str, since: int) -> list[str | None]:  # noqa: ANN001
+    return [log.delivery for log in logs_from(app, since) if log.text == chat_text]
+
+
+def test_a_failed_reply_is_queued_retried_and_delivered_exactly_once(bot, caplog):
+    faq = faq_by_question(bot.app, QUESTION)
+    bot.fake.fail("sendMessage", status=502, times=2)  # the Bot API fails, then recovers
+    since = last_log_id(bot.app)
+    with caplog.at_level(logging.INFO, logger="bot.telegram.outbox"):
+        response = bot.post(message(5013, QUESTION))
+        assert response.status_code == 200
+        assert delivery_of(bot.app, QUESTION, since) in (["queued"], ["sent"])
+        [row] = wait_for_outbox(bot.app, 5013)
+    assert row.status == "sent" and row.attempts == 3 and row.chat_id == 5013
+    assert len(bot.fake.sent_messages(5013)) == 3  # two failures, then the one that counted
+    assert bot.fake.sent_messages(5013)[0].params == bot.fake.sent_messages(5013)[2].params
+    assert bot.texts_to(5013)[-1] == faq.answer
+    assert delivery_of(bot.app, QUESTION, since) == ["sent"]
+    assert "queued for retry" in caplog.text and "delivered on retry" in caplog.text
+    assert QUESTION not in caplog.text  # what the user wrote never reaches the log
+    bot.post(message(5013, QUESTION))  # the next answer goes straight out
+    assert len(bot.fake.sent_messages(5013)) == 4
+    assert len(outbox_rows(bot.app, 5013)) == 1
+
+
+def test_a_reply_telegram_refuses_for_good_is_not_retried(bot, caplog):
+    bot.fake.fail("sendMessage", status=403)  # e.g. the user blocked the bot
+    since = last_log_id(bot.app)
+    with caplog.at_level(logging.ERROR, logger="bot.telegram.outbox"):
+        bot.post(message(5025, QUESTION))
+    assert len(bot.fake.sent_messages(5025)) == 1
+    assert outbox_rows(bot.app, 5025) == []
+    assert delivery_of(bot.app, QUESTION, since) == ["failed"]
+    assert "refused" in caplog.text
+
+
+def test_a_reply_that_keeps_failing_is_given_up_with_a_clear_log(bot, caplog):
+    bot.configure(TELEGRAM_RETRY_HOURS=0.0005)  # about two seconds
     bot.fake.fail("sendMessage", status=500)
     since = last_log_id(bot.app)
-    with caplog.at_level(logging.ERROR):
-        response = bot.post(message(5013, QUESTION))
-    assert response.status_code == 200
-    assert len(bot.fake.sent_messages(5013)) == 1  # tried once, no apology flood
-    assert [log.text for log in logs_from(bot.app, since)] == [QUESTION]
-    assert "telegram update" in caplog.text and "failed" in caplog.text
-    bot.fake.heal()
-    bot.post(message(5013, QUESTION))
-    assert len(bot.fake.sent_messages(5013)) == 2
+    with caplog.at_level(logging.ERROR, logger="bot.telegram.outbox"):
+        bot.post(message(5026, QUESTION))
+        [row] = wait_for_outbox(bot.app, 5026)
+    assert row.status == "failed" and row.attempts >= 2 and "NetworkError" in row.last_error
+    assert delivery_of(bot.app, QUESTION, since) == ["failed"]
+    assert "given up" in caplog.text
+
+
+def test_a_long_reply_keeps_its_order_when_retried(bot):
+    faq = faq_by_question(bot.app, QUESTION)
+    long_answer = "\n\n".join(f"Bagian {i}. " + "Mode mewah itu premium. " * 200 for i in range(3))
+    with new_session(bot.app) as session:
+        session.get(Faq, faq.id).answer = long_answer
+        session.commit()
+    try:
+        bot.fake.fail("sendMessage", status=500, times=2)  # the first part fails twice
+        bot.post(message(5027, QUESTION))
+        rows = wait_for_outbox(bot.app, 5027)
+    finally:
+        with new_session(bot.app) as session:
+            session.get(Faq, faq.id).answer = faq.answer
+            session.commit()
+    delivered = bot.texts_to(5027)[2:]  # after the two failed tries
+    assert [row.status for row in rows] == ["sent"] * len(rows) and len(rows) >= 2
+    assert delivered == split_message(long_answer) and len(delivered) >= 3
 
 
 def test_a_stalling_bot_api_does_not_hold_up_the_webhook(bot):
@@ -355,19 +428,29 @@ def test_a_stalling_bot_api_does_not_hold_up_the_webhook(bot):
     assert response.status_code == 200
     assert not bot.runtime.wait_idle(timeout=0)  # Telegram got its 200 while we still work
     assert answered_in < 5  # and long before the stalled call would have returned
-    assert bot.runtime.wait_idle(timeout=30)  # the send timed out after 0.5 s, logged
+    assert bot.runtime.wait_idle(timeout=30)  # the send timed out after 0.5 s and was queued
     assert [log.text for log in logs_from(bot.app, since)] == [QUESTION]
-    bot.post(message(5014, QUESTION))  # and the next update goes through
-    assert len(bot.fake.sent_messages(5014)) == 2
+    [row] = wait_for_outbox(bot.app, 5014)
+    assert row.status == "sent" and "TimedOut" in row.last_error
+    assert len(bot.fake.sent_messages(5014)) == 2  # the timed-out try and the retry
 
 
-def test_when_get_me_fails_the_update_is_dropped_and_the_next_one_retries(bot, caplog):
+def test_closing_the_runtime_finishes_updates_in_flight(bot):
+    bot.fake.stall("sendMessage", seconds=0.5, times=1)
+    bot.post(message(5028, QUESTION), wait=False)
+    bot.runtime.close(timeout=30)  # what atexit runs
+    assert len(bot.fake.sent_messages(5028)) == 1
+    assert bot.runtime.wait_idle(timeout=0)
+
+
+def test_when_get_me_fails_telegram_is_asked_to_deliver_again(bot, caplog):
     bot.fake.fail("getMe", status=500, times=1)
-    with caplog.at_level(logging.ERROR, logger="bot.telegram.runtime"):
-        assert bot.post(message(5015, QUESTION)).status_code == 200
-    assert "not processed" in caplog.text
+    update = message(5015, QUESTION)
+    with caplog.at_level(logging.WARNING, logger="bot.telegram.webhook"):
+        assert bot.post(update).status_code == 503  # not taken, so not lost
+    assert "getMe" in caplog.text
     assert bot.fake.sent_messages() == []
-    assert bot.post(message(5015, QUESTION)).status_code == 200
+    assert bot.post(update).status_code == 200  # Telegram's redelivery
     assert len(bot.texts_to(5015)) == 1
 
 
@@ -463,7 +546,9 @@ def test_a_signed_pick_for_an_unknown_message_stores_nothing(bot):
 
     faq = faq_by_question(bot.app, QUESTION)
     before = telegram_pairs(bot.app)
-    data = encode_pick(Pick(10**9, faq.id), bot.app.config["SECRET_KEY"])
+    data = encode_pick(
+        Pick(10**9, faq.id), bot.runtime.application.bot_data["backend"].signing_key, 5021
+    )
     bot.post(callback_query(5021, data, {"inline_keyboard": []}))
     [ack] = bot.fake.calls_to("answerCallbackQuery")
     assert ack.params["text"] == texts.PICK_EXPIRED
@@ -483,7 +568,7 @@ def test_when_too_many_updates_are_in_flight_telegram_is_asked_to_retry(bot, mon
     monkeypatch.setattr("bot.telegram.runtime.MAX_IN_FLIGHT", 0)
     update = message(5023, QUESTION)
     assert bot.post(update).status_code == 503
-    assert bot.fake.calls == []
+    assert bot.fake.sent_messages() == []
     monkeypatch.setattr("bot.telegram.runtime.MAX_IN_FLIGHT", 256)
     assert bot.post(update).status_code == 200  # the redelivery is answered: it was not claimed
     assert len(bot.texts_to(5023)) == 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +15,7 @@ from telegram_updates import message
 from bot.db import new_session
 from bot.models import Faq
 from bot.models import QueryLog
+from bot.models import TelegramOutbox
 
 TOKEN = "654321:CLI-token"
 SECRET = "cli_Secret-123"
@@ -126,3 +129,35 @@ def test_poll_skips_an_update_it_has_seen(telegram_app, fake):
     assert result.exit_code == 0, result.output
     assert len(fake.sent_messages(7002)) == 1
     assert len(fake.sent_messages(7003)) == 1
+
+
+def retried_rows(app) -> list[TelegramOutbox]:  # noqa: ANN001
+    with new_session(app) as session:
+        return list(session.scalars(select(TelegramOutbox).where(TelegramOutbox.status == "sent")))
+
+
+def test_poll_retries_a_reply_the_bot_api_did_not_take(make_app, fake):
+    app = make_app(
+        TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=fake.base_url, TELEGRAM_RETRY_SECONDS=0.05
+    )
+    fake.fail("sendMessage", status=502, times=1)
+    fake.queue_update(message(7004, "Apa itu mode mewah?"))
+
+    def stop_once_retried() -> None:
+        """The last update arrives once the failed reply went out (or after 30 s)."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not retried_rows(app):
+            time.sleep(0.05)
+        fake.queue_update(message(7005, "/help"))
+
+    later = threading.Thread(target=stop_once_retried)
+    later.start()  # poll keeps running meanwhile, and retries the failed reply
+    result = invoke(app, "poll", "--max-updates", "2", "--timeout", "1")
+    later.join()
+    assert result.exit_code == 0, result.output
+    first, retried = fake.sent_messages(7004)
+    assert first.params == retried.params
+    with new_session(app) as session:
+        [row] = session.scalars(select(TelegramOutbox))
+        [log] = session.scalars(select(QueryLog).where(QueryLog.channel == "telegram"))
+    assert (row.status, row.attempts, log.delivery) == ("sent", 2, "sent")

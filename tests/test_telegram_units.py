@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from bot.keys import derive_key
 from bot.telegram.formatting import MESSAGE_LIMIT
 from bot.telegram.formatting import button_label
 from bot.telegram.formatting import split_message
 from bot.telegram.formatting import telegram_length
+from bot.telegram.keyboard import SIGNING_PURPOSE
 from bot.telegram.keyboard import Pick
 from bot.telegram.keyboard import decode_pick
 from bot.telegram.keyboard import did_you_mean
 from bot.telegram.keyboard import encode_pick
+from bot.telegram.keyboard import sign
+from bot.telegram.keyboard import verify
 from bot.telegram.rate_limit import RateLimiter
 from bot.telegram.rate_limit import Verdict
 
@@ -50,31 +54,52 @@ def test_button_labels_are_shortened():
     assert len(label) == 20 and label.endswith("…")
 
 
+KEY = derive_key("a-long-enough-secret-key", SIGNING_PURPOSE)
+CHAT = -1001234567890  # a supergroup id: the longest chat ids there are
+
+
 def test_pick_data_round_trips_and_fits_in_64_bytes():
     pick = Pick(query_log_id=10**12 - 1, faq_id=10**9 - 1)
-    data = encode_pick(pick, "secret")
+    data = encode_pick(pick, KEY, CHAT)
     assert len(data.encode()) <= 64
-    assert decode_pick(data, "secret") == pick
-    assert decode_pick(data, "other-secret") is None  # signed with SECRET_KEY
+    assert decode_pick(data, KEY, CHAT) == pick
+    assert len(data.rpartition(":")[2]) == 22  # a 128-bit MAC
+
+
+def test_pick_data_is_bound_to_its_key_and_its_chat():
+    data = encode_pick(Pick(5, 7), KEY, CHAT)
+    assert decode_pick(data, KEY, CHAT + 1) is None  # copied into another chat
+    assert decode_pick(data, derive_key("a-long-enough-secret-key", "session"), CHAT) is None
+    assert decode_pick(data, derive_key("another-secret-key-here", SIGNING_PURPOSE), CHAT) is None
 
 
 @pytest.mark.parametrize(
-    "data", [None, "", "pick", "pick:1:2", "pick:a:b:c", "nope:1:2:abc", "pick:1:2:3:4"]
+    "data",
+    [None, "", "pick", "pick:1:2", "pick:a:b:c", "nope:1:2:abc", "pick:1:2:3:4", ":::", "pick::"],
 )
 def test_malformed_pick_data_is_rejected(data):
-    assert decode_pick(data, "secret") is None
+    assert decode_pick(data, KEY, CHAT) is None
 
 
 def test_tampered_pick_data_is_rejected():
-    prefix, log_id, faq_id, signature = encode_pick(Pick(5, 7), "secret").split(":")
-    assert decode_pick(f"{prefix}:{log_id}:8:{signature}", "secret") is None
+    prefix, log_id, faq_id, signature = encode_pick(Pick(5, 7), KEY, CHAT).split(":")
+    assert decode_pick(f"{prefix}:{log_id}:8:{signature}", KEY, CHAT) is None
+
+
+def test_other_button_kinds_sign_and_verify_with_the_same_helpers():
+    data = sign("none", [42], CHAT, KEY)
+    assert verify(data, CHAT, KEY) == ("none", ["42"])
+    assert decode_pick(data, KEY, CHAT) is None  # a different kind is not a pick
+    assert verify(data.replace("none", "pick"), CHAT, KEY) is None
+    with pytest.raises(ValueError):
+        sign("none", ["a:b"], CHAT, KEY)
 
 
 def test_keyboard_has_one_button_per_choice():
-    markup = did_you_mean(3, [(1, "Apa itu FinBuddy?"), (2, "Apa itu mode mewah?")], "k")
+    markup = did_you_mean(3, [(1, "Apa itu FinBuddy?"), (2, "Apa itu mode mewah?")], KEY, CHAT)
     rows = markup.inline_keyboard
     assert [row[0].text for row in rows] == ["Apa itu FinBuddy?", "Apa itu mode mewah?"]
-    assert decode_pick(rows[1][0].callback_data, "k") == Pick(3, 2)
+    assert decode_pick(rows[1][0].callback_data, KEY, CHAT) == Pick(3, 2)
 
 
 class Clock:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +37,13 @@ class CsvValidationError(ValueError):
 
 
 def normalise_key(text: str) -> str:
-    """How two phrasings are compared for identity: case and spacing do not count."""
-    return " ".join(text.split()).casefold()
+    """How two phrasings are compared for identity: case, spacing and Unicode form do not count.
+
+    (NFC on both sides of casefold: a decomposed "é" and a composed one are one letter.)
+    """
+    return unicodedata.normalize(
+        "NFC", unicodedata.normalize("NFC", " ".join(text.split())).casefold()
+    )
 
 
 def _decode(raw: bytes, source: str) -> str:
@@ -89,5 +95,5 @@ def read_table(
 
 
 def clean_cell(value: object) -> str:
-    """A cell's text with runs of whitespace (newlines included) collapsed to one space."""
-    return " ".join(str(value).split())
+    """A cell's text, NFC, with runs of whitespace (newlines included) collapsed to one space."""
+    return unicodedata.normalize("NFC", " ".join(str(value).split()))

@@ -1,7 +1,7 @@
 """retrain jobs run by a worker process; model version names that are never reused
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0005
 Create Date: 2026-11-24 08:00:00.000000
 
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = '0007'
-down_revision: str | None = '0003'
+down_revision: str | None = '0005'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -16,6 +16,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 def init_app(app: Flask) -> None:
     """Register CSRF protection, cookie settings, background workers, routes and CLI."""
     # Importing the view modules attaches their routes to `bp` (once per process).
+    from bot.admin import accounts
     from bot.admin import auth
     from bot.admin import dashboard  # noqa: F401
     from bot.admin import faqs  # noqa: F401
@@ -31,3 +32,4 @@ def init_app(app: Flask) -> None:
     reindex.init_app(app)
     app.register_blueprint(bp)
     app.cli.add_command(auth.create_admin_command)
+    app.cli.add_command(accounts.admin_cli)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import ceil
 from typing import Any
+from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
 from flask import abort
@@ -89,7 +90,12 @@ def faq_choices(session: Session, include_inactive: bool = False) -> list[Select
 
 @bp.app_template_global()
 def page_url(number: int) -> str:
-    """This page's URL with another ?page= (macros see globals, not the request context)."""
-    args = request.args.to_dict()
-    args["page"] = str(number)
-    return url_for(request.endpoint or "admin.dashboard", **(request.view_args or {}), **args)
+    """This page's URL with another ?page= (macros see globals, not the request context).
+
+    The query is encoded here, not passed to `url_for`, which reads arguments such as
+    `_method` or `_external` as its own options.
+    """
+    args = [(key, value) for key, value in request.args.items(multi=True) if key != "page"]
+    args.append(("page", str(number)))
+    path = url_for(request.endpoint or "admin.dashboard", **(request.view_args or {}))
+    return f"{path}?{urlencode(args)}"

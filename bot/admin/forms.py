@@ -25,16 +25,25 @@ from wtforms.validators import ValidationError
 
 from bot.csv_io import MAX_MESSAGE_CHARS
 from bot.csv_io import MAX_QUESTION_CHARS
+from bot.input_rules import forbidden_character
+from bot.input_rules import normalise
 from training.tabular import normalise_key
 
 
 def squash(value: Any) -> Any:
-    """Collapse runs of whitespace, as the CSV importer does for questions."""
-    return " ".join(value.split()) if isinstance(value, str) else value
+    """Collapse runs of whitespace and NFC-normalise, as the CSV importer does for questions."""
+    return normalise(" ".join(value.split())) if isinstance(value, str) else value
 
 
 def strip(value: Any) -> Any:
-    return value.strip() if isinstance(value, str) else value
+    return normalise(value.strip()) if isinstance(value, str) else value
+
+
+def plain_text(_form: FlaskForm, field: Any) -> None:
+    """Refuse what no person types (control characters, lone surrogates), as every channel does."""
+    bad = forbidden_character(field.data) if isinstance(field.data, str) else None
+    if bad is not None:
+        raise ValidationError(f"contains {bad}")
 
 
 def split_lines(text: str | None) -> list[str]:
@@ -60,12 +69,15 @@ class ActionForm(FlaskForm):
 
 class FaqForm(FlaskForm):
     question = StringField(
-        "Question", [DataRequired(), Length(max=MAX_QUESTION_CHARS)], filters=[squash]
+        "Question", [DataRequired(), Length(max=MAX_QUESTION_CHARS), plain_text], filters=[squash]
     )
-    answer = TextAreaField("Answer", [DataRequired(), Length(max=20000)], filters=[strip])
-    category = StringField("Category", [Length(max=100)], filters=[squash])
+    answer = TextAreaField(
+        "Answer", [DataRequired(), Length(max=20000), plain_text], filters=[strip]
+    )
+    category = StringField("Category", [Length(max=100), plain_text], filters=[squash])
     alternates = TextAreaField(
         "Alternate questions",
+        [plain_text],
         description="Other ways of asking the same thing, one per line.",
     )
     active = BooleanField("Active (the bot answers with it)", default=True)
@@ -83,7 +95,9 @@ class FaqForm(FlaskForm):
 
 class PairForm(FlaskForm):
     text = TextAreaField(
-        "User message", [DataRequired(), Length(max=MAX_MESSAGE_CHARS)], filters=[squash]
+        "User message",
+        [DataRequired(), Length(max=MAX_MESSAGE_CHARS), plain_text],
+        filters=[squash],
     )
     faq_id = SelectField("Means the FAQ", coerce=int, validators=[DataRequired()])
     approved = BooleanField("Approved (used for the index and training)", default=True)

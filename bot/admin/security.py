@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 from flask import Flask
@@ -11,11 +10,8 @@ from flask_wtf.csrf import CSRFProtect
 
 from bot.config import parse_flag
 
-logger = logging.getLogger(__name__)
-
 csrf = CSRFProtect()
 
-DEV_SECRET_KEY = "dev-only-change-me"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # No scripts at all; inline styles only for the dashboard's bar heights.
 CONTENT_SECURITY_POLICY = (
@@ -40,9 +36,8 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=secure_cookies(app),
     )
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=12))
-    if app.config["SECRET_KEY"] == DEV_SECRET_KEY and not (app.debug or app.testing):
-        logger.warning("SECRET_KEY is the development default: set it before using /admin")
+    # the cookie's own expiry; bot.admin.auth enforces it (and the idle timeout) server-side
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=app.config["ADMIN_SESSION_HOURS"])
 
 
 def add_security_headers(response: Response) -> Response:

@@ -13,14 +13,14 @@ from bot.jobs import work
 @click.option("--once", is_flag=True, help="Run the queued jobs, then exit (cron, tests).")
 @click.option("--poll", "poll_seconds", type=float, default=2.0, show_default=True)
 @click.option(
-    "--exit-with-parent",
-    is_flag=True,
+    "--parent-pid",
+    type=int,
     hidden=True,
-    help="Stop when the process that started this one ends (the development server).",
+    help="Stop when this process (the development server that started this one) ends.",
 )
 @pass_script_info
 def worker_command(
-    script: ScriptInfo, once: bool, poll_seconds: float, exit_with_parent: bool
+    script: ScriptInfo, once: bool, poll_seconds: float, parent_pid: int | None
 ) -> None:
     """Run queued retraining jobs, one at a time across every process and host."""
     app = script.load_app()
@@ -28,7 +28,7 @@ def worker_command(
         "Waiting for retraining jobs (Ctrl-C to stop)..." if not once else "Running queued jobs..."
     )
     try:
-        done = work(app, once=once, poll_seconds=poll_seconds, exit_with_parent=exit_with_parent)
+        done = work(app, once=once, poll_seconds=poll_seconds, parent_pid=parent_pid)
     except KeyboardInterrupt:
         click.echo("Stopped.")
         return

@@ -13,7 +13,6 @@ import re
 from telegram import Bot
 from telegram import InlineKeyboardMarkup
 from telegram import Message
-from telegram import ReplyParameters
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.constants import MessageEntityType
@@ -33,6 +32,8 @@ from bot.telegram.formatting import split_message
 from bot.telegram.keyboard import PREFIX
 from bot.telegram.keyboard import decode_pick
 from bot.telegram.keyboard import did_you_mean
+from bot.telegram.outbox import Outgoing
+from bot.telegram.outbox import send_or_queue
 from bot.telegram.rate_limit import Verdict
 from bot.telegram.service import FaqBackend
 
@@ -76,25 +77,26 @@ async def send(
     text: str,
     reply_markup: InlineKeyboardMarkup | None = None,
     quote: bool = True,
+    query_log_id: int | None = None,
 ) -> None:
-    """Plain text (no parse mode, so nothing in an answer is read as markup), split to fit.
+    """Plain text split to fit, through the outbox (a failed send is retried later).
 
     In groups the first part quotes `message`, so people see which question it answers.
     """
     chunks = split_message(text)
     quote = quote and message.chat.type in GROUPS
-    for index, chunk in enumerate(chunks):
-        await context.bot.send_message(
-            chat_id=message.chat_id,
-            text=chunk,
-            message_thread_id=message.message_thread_id if message.is_topic_message else None,
-            reply_parameters=(
-                ReplyParameters(message.message_id, allow_sending_without_reply=True)
-                if quote and index == 0
-                else None
-            ),
-            reply_markup=reply_markup if index == len(chunks) - 1 else None,
+    thread = message.message_thread_id if message.is_topic_message else None
+    items = [
+        Outgoing(
+            message.chat_id,
+            chunk,
+            thread,
+            message.message_id if quote and index == 0 else None,
+            reply_markup.to_dict() if reply_markup and index == len(chunks) - 1 else None,
         )
+        for index, chunk in enumerate(chunks)
+    ]
+    await send_or_queue(context.bot, backend(context).outbox, items, query_log_id)
 
 
 async def within_rate_limit(message: Message, context: ContextTypes.DEFAULT_TYPE) -> bool:
@@ -149,16 +151,15 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     faq = backend(context)
     try:
         answered = await asyncio.to_thread(faq.answer_message, text)
-    except InvalidMessage:
-        polite = texts.EMPTY if not text.strip() else texts.TOO_LONG.format(limit=faq.max_chars)
-        await send(context, message, polite)
+    except InvalidMessage as exc:
+        await send(context, message, texts.refusal(exc.kind, faq.max_chars))
         return
     query_id = answered.reply.query_id
     if answered.reply.ambiguous and len(answered.choices) > 1 and query_id is not None:
-        keyboard = did_you_mean(query_id, answered.choices, faq.signing_key)
-        await send(context, message, texts.DID_YOU_MEAN, reply_markup=keyboard)
+        keyboard = did_you_mean(query_id, answered.choices, faq.signing_key, message.chat_id)
+        await send(context, message, texts.DID_YOU_MEAN, keyboard, query_log_id=query_id)
         return
-    await send(context, message, answered.reply.text)
+    await send(context, message, answered.reply.text, query_log_id=query_id)
 
 
 async def on_pick(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -167,17 +168,18 @@ async def on_pick(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if query is None:
         return
     faq = backend(context)
-    pick = decode_pick(query.data, faq.signing_key)
+    chat_id = query.message.chat.id if query.message is not None else None
+    pick = decode_pick(query.data, faq.signing_key, chat_id) if chat_id is not None else None
     answer_text = await asyncio.to_thread(faq.pick, pick) if pick is not None else None
-    if answer_text is None:
+    if answer_text is None or chat_id is None:
         await query.answer(texts.PICK_EXPIRED)
         return
     await query.answer(texts.PICK_THANKS)
     if isinstance(query.message, Message):
         await send(context, query.message, answer_text, quote=False)
-    elif query.message is not None:  # too old to be accessible: the chat is still known
-        for chunk in split_message(answer_text):
-            await context.bot.send_message(chat_id=query.message.chat.id, text=chunk)
+    else:  # too old to be accessible: the chat is still known
+        items = [Outgoing(chat_id, chunk) for chunk in split_message(answer_text)]
+        await send_or_queue(context.bot, faq.outbox, items)
 
 
 async def on_other_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

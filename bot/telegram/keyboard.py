@@ -1,9 +1,16 @@
-"""The "did you mean" keyboard and its signed callback data (under Telegram's 64 bytes)."""
+"""Inline keyboards and their signed callback data (under Telegram's 64 bytes).
+
+Clients can send any callback data, so every button's data carries a MAC over its kind,
+its fields and the chat it was shown in, made with a key derived for this purpose only:
+a button copied into another chat, or forged, is refused.
+"""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton
@@ -13,6 +20,8 @@ from bot.telegram.formatting import button_label
 
 PREFIX = "pick"
 CALLBACK_DATA_LIMIT = 64  # bytes, Telegram's limit for callback_data
+MAC_BYTES = 16  # 128 bits, 22 characters of base64
+SIGNING_PURPOSE = "telegram-callback"  # bot.keys.derive_key(SECRET_KEY, this)
 
 
 @dataclass(frozen=True)
@@ -23,43 +32,56 @@ class Pick:
     faq_id: int
 
 
-def _signature(key: str, body: str) -> str:
-    digest = hmac.new(key.encode(), body.encode(), hashlib.sha256).hexdigest()
-    return digest[:12]
+def _mac(key: bytes, body: str, chat_id: int) -> str:
+    digest = hmac.new(key, f"{chat_id}\n{body}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:MAC_BYTES]).decode().rstrip("=")
 
 
-def encode_pick(pick: Pick, key: str) -> str:
-    """`pick:<log id>:<faq id>:<sig>`; signed because clients can send any callback data."""
-    body = f"{PREFIX}:{pick.query_log_id}:{pick.faq_id}"
-    data = f"{body}:{_signature(key, body)}"
+def sign(kind: str, fields: Sequence[int | str], chat_id: int, key: bytes) -> str:
+    """`kind:field:...:mac` for a button shown in `chat_id`; fields must not contain ':'."""
+    values = [str(value) for value in fields]
+    if ":" in kind or any(":" in value for value in values):
+        raise ValueError("callback kinds and fields must not contain ':'")
+    body = ":".join([kind, *values])
+    data = f"{body}:{_mac(key, body, chat_id)}"
     if len(data.encode()) > CALLBACK_DATA_LIMIT:
         raise ValueError(f"callback data longer than {CALLBACK_DATA_LIMIT} bytes: {data!r}")
     return data
 
 
-def decode_pick(data: str | None, key: str) -> Pick | None:
-    """The pick in `data`, or None when it is malformed or its signature does not match."""
-    parts = (data or "").split(":")
-    if len(parts) != 4 or parts[0] != PREFIX:
+def verify(data: str | None, chat_id: int, key: bytes) -> tuple[str, list[str]] | None:
+    """(kind, fields) of data signed for this chat, or None when forged, foreign or malformed."""
+    body, _, mac = (data or "").rpartition(":")
+    if not body or not hmac.compare_digest(mac.encode(), _mac(key, body, chat_id).encode()):
         return None
-    body = ":".join(parts[:3])
-    if not hmac.compare_digest(parts[3].encode(), _signature(key, body).encode()):
+    kind, *fields = body.split(":")
+    return kind, fields
+
+
+def encode_pick(pick: Pick, key: bytes, chat_id: int) -> str:
+    return sign(PREFIX, [pick.query_log_id, pick.faq_id], chat_id, key)
+
+
+def decode_pick(data: str | None, key: bytes, chat_id: int) -> Pick | None:
+    """The pick in `data`, or None when it is not a pick signed for this chat."""
+    signed = verify(data, chat_id, key)
+    if signed is None or signed[0] != PREFIX or len(signed[1]) != 2:
         return None
     try:
-        return Pick(int(parts[1]), int(parts[2]))
+        return Pick(int(signed[1][0]), int(signed[1][1]))
     except ValueError:
         return None
 
 
 def did_you_mean(
-    query_log_id: int, choices: list[tuple[int, str]], key: str
+    query_log_id: int, choices: list[tuple[int, str]], key: bytes, chat_id: int
 ) -> InlineKeyboardMarkup:
     """One button per candidate FAQ (id, canonical question), best first."""
     rows = [
         [
             InlineKeyboardButton(
                 button_label(question),
-                callback_data=encode_pick(Pick(query_log_id, faq_id), key),
+                callback_data=encode_pick(Pick(query_log_id, faq_id), key, chat_id),
             )
         ]
         for faq_id, question in choices

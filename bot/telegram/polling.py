@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from flask import Flask
 
 from bot.telegram.application import ALLOWED_UPDATES
 from bot.telegram.application import build_application
+from bot.telegram.outbox import pump
+from bot.telegram.outbox import pump_interval
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +35,16 @@ async def poll(
             drop_pending_updates=drop_pending_updates,
         )
         logger.info("polling as @%s", application.bot.username)
+        store = application.bot_data["backend"].outbox
+        retrying = asyncio.create_task(
+            pump(application.bot, store, pump_interval(app), lambda: True)
+        )  # replies the Bot API did not take are retried here too
         try:
             while not max_updates or processed < max_updates:
                 await application.process_update(await application.update_queue.get())
                 processed += 1
         finally:
+            retrying.cancel()
             await updater.stop()
             while not application.update_queue.empty():
                 await application.process_update(application.update_queue.get_nowait())

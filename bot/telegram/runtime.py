@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import threading
@@ -14,6 +15,8 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.telegram.application import build_application
+from bot.telegram.outbox import pump
+from bot.telegram.outbox import pump_interval
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +33,9 @@ class TelegramRuntime:
     Flask threads hand updates over with `run_coroutine_threadsafe` and return at once; the
     loop runs them concurrently (their blocking parts in worker threads). The loop thread
     starts on the first update, so a server that forks workers after `create_app` gets one
-    loop per worker. `wait_idle()` lets tests and shutdown wait until every update is done.
+    loop per worker; with it starts the outbox pump, which retries failed replies. At exit
+    (atexit: a normal end, or SIGTERM under gunicorn) `close()` lets the updates in flight
+    finish first; replies still waiting stay in the outbox table for the next start.
     """
 
     def __init__(self, app: Flask) -> None:
@@ -44,6 +49,8 @@ class TelegramRuntime:
         self._thread: threading.Thread | None = None
         self._ready = False
         self._init_lock = asyncio.Lock()
+        self._pump: Future[None] | None = None
+        self.pump_interval = pump_interval(app)
 
     @property
     def application(self) -> Application:
@@ -60,7 +67,8 @@ class TelegramRuntime:
     def submit(self, update: Update) -> Future[None]:
         """Schedule the update on the loop; the returned future ends when it is handled."""
         application = self.application
-        loop = self._running_loop()
+        loop = self._running_loop(application)
+        self._ensure_initialized(application, loop)
         with self._idle:
             if self._in_flight >= MAX_IN_FLIGHT:
                 raise TelegramBusy(f"{self._in_flight} updates in flight")
@@ -73,21 +81,38 @@ class TelegramRuntime:
         future.add_done_callback(self._finished)
         return future
 
+    def _ensure_initialized(
+        self, application: Application, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        """getMe before accepting the first update: if the Bot API is down, Telegram is told
+        to deliver again later (503) instead of the update being taken and then lost."""
+        if self._ready:
+            return
+        ready = asyncio.run_coroutine_threadsafe(self._initialized(application), loop)
+        try:
+            ready.result(timeout=2 * float(self.app.config["TELEGRAM_TIMEOUT"]) + 1)
+        except Exception as exc:
+            raise TelegramBusy(f"the Bot API did not answer getMe ({exc!r})") from exc
+
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until no update is being handled; False if `timeout` ran out first."""
         with self._idle:
             return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Finish the updates in flight, shut the Application down and stop the loop."""
-        self.wait_idle(timeout)
+        """Let updates in flight finish, then stop the pump, the Application and the loop."""
+        atexit.unregister(self.close)
+        if not self.wait_idle(timeout):
+            logger.warning("telegram: updates still in flight after %s s at shutdown", timeout)
         with self._lock:
             loop, thread, application = self._loop, self._thread, self._application
-            ready = self._ready
-            self._loop = self._thread = self._application = None
+            ready, pump = self._ready, self._pump
+            self._loop = self._thread = self._application = self._pump = None
             self._ready = False
         if loop is None or thread is None:
             return
+        if pump is not None:
+            pump.cancel()
         if application is not None and ready:
             shutdown = asyncio.run_coroutine_threadsafe(application.shutdown(), loop)
             try:
@@ -97,11 +122,14 @@ class TelegramRuntime:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout)
 
-    async def _process(self, application: Application, update: Update) -> None:
+    async def _initialized(self, application: Application) -> None:
         async with self._init_lock:
             if not self._ready:
-                await application.initialize()  # getMe once; retried on the next update
+                await application.initialize()  # getMe once; retried on the next use
                 self._ready = True
+
+    async def _process(self, application: Application, update: Update) -> None:
+        await self._initialized(application)
         await application.process_update(update)  # handler errors go to the error handler
 
     def _finished(self, future: Future[None] | None) -> None:
@@ -111,7 +139,7 @@ class TelegramRuntime:
             self._in_flight -= 1
             self._idle.notify_all()
 
-    def _running_loop(self) -> asyncio.AbstractEventLoop:
+    def _running_loop(self, application: Application) -> asyncio.AbstractEventLoop:
         with self._lock:
             self._forget_if_forked()
             if self._loop is None:
@@ -123,13 +151,17 @@ class TelegramRuntime:
                 thread.start()
                 started.wait()
                 self._loop, self._thread = loop, thread
+                store = application.bot_data["backend"].outbox
+                retrying = pump(application.bot, store, self.pump_interval, lambda: self._ready)
+                self._pump = asyncio.run_coroutine_threadsafe(retrying, loop)
+                atexit.register(self.close)
             return self._loop
 
     def _forget_if_forked(self) -> None:
         """A forked child inherits the objects but not the loop thread: start afresh."""
         if self._pid != os.getpid():
             self._pid = os.getpid()
-            self._loop = self._thread = self._application = None
+            self._loop = self._thread = self._application = self._pump = None
             self._ready = False
             self._init_lock = asyncio.Lock()
             self._in_flight = 0

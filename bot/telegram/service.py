@@ -15,12 +15,15 @@ from sqlalchemy.exc import IntegrityError
 from bot.answering import Reply
 from bot.answering import answer
 from bot.db import new_session
+from bot.keys import derive_key
 from bot.models import Faq
 from bot.models import QueryLog
 from bot.models import TelegramUpdate
 from bot.models import TrainingPair
 from bot.models import utcnow
+from bot.telegram.keyboard import SIGNING_PURPOSE
 from bot.telegram.keyboard import Pick
+from bot.telegram.outbox import OutboxStore
 from bot.telegram.rate_limit import RateLimiter
 
 logger = logging.getLogger(__name__)
@@ -50,7 +53,8 @@ class FaqBackend:
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.limiter = RateLimiter(int(app.config["TELEGRAM_RATE_LIMIT"]))
-        self.signing_key = str(app.config["SECRET_KEY"])
+        self.signing_key = derive_key(str(app.config["SECRET_KEY"]), SIGNING_PURPOSE)
+        self.outbox = OutboxStore(app)
         self.max_chars = int(app.config["BOT_MAX_MESSAGE_CHARS"])
 
     def claim(self, update_id: int) -> bool:
@@ -74,7 +78,7 @@ class FaqBackend:
     def answer_message(self, text: str) -> Answered:
         """Answer with the shared answer(); raises InvalidMessage like it."""
         with self.app.app_context(), new_session(self.app) as session:
-            reply = answer(text, channel=CHANNEL, session=session)
+            reply = answer(text, channel=CHANNEL, session=session, delivery="pending")
             choices: list[tuple[int, str]] = []
             if reply.ambiguous:
                 ids = list(dict.fromkeys(candidate.faq_id for candidate in reply.candidates))
@@ -103,7 +107,9 @@ class FaqBackend:
                     TrainingPair(text=log.text, faq_id=faq.id, source=PAIR_SOURCE, approved=False)
                 )
                 session.commit()
-                logger.info("telegram pick stored: %r -> FAQ %s (unapproved)", log.text, faq.id)
+                logger.info(
+                    "telegram pick stored: message %s -> FAQ %s (unapproved)", log.id, faq.id
+                )
             return faq.answer
 
     def examples(self) -> list[str]:

@@ -25,3 +25,13 @@ RATE_LIMITED = (
 PICK_EXPIRED = "Pilihan ini sudah tidak berlaku. Silakan tanyakan lagi ya."
 PICK_THANKS = "Terima kasih, pilihanmu membantu saya belajar."
 TROUBLE = "Maaf, sedang ada gangguan. Coba lagi sebentar lagi ya."
+CHARACTERS = (
+    "Maaf, pesanmu berisi karakter yang tidak bisa saya baca. Coba ketik ulang pertanyaanmu ya."
+)
+
+
+def refusal(kind: str, limit: int) -> str:
+    """The polite reply to a message answer() refused (bot.answering.InvalidMessage.kind)."""
+    if kind == "too_long":
+        return TOO_LONG.format(limit=limit)
+    return CHARACTERS if kind == "characters" else EMPTY

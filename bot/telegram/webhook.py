@@ -10,6 +10,9 @@ from flask import Response
 from flask import current_app
 from flask import request
 
+from bot.input_rules import UnreadableJson
+from bot.input_rules import is_database_id
+from bot.input_rules import parse_json
 from bot.telegram.application import TelegramNotConfigured
 from bot.telegram.runtime import TelegramBusy
 from bot.telegram.runtime import telegram_runtime
@@ -43,9 +46,12 @@ def webhook() -> Response:
     """Telegram's webhook; the reply is sent later, through the Bot API."""
     if not _authentic():
         return _status(403)
-    data = request.get_json(silent=True)
+    try:
+        data = parse_json(request.get_data(cache=True)) if request.is_json else None
+    except UnreadableJson:
+        data = None
     update_id = data.get("update_id") if isinstance(data, dict) else None
-    if not isinstance(update_id, int) or isinstance(update_id, bool):
+    if not is_database_id(update_id):
         return _status(400)  # not JSON, or not an update: Telegram never sends this
     runtime = telegram_runtime(current_app)
     try:

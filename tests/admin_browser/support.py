@@ -58,6 +58,29 @@ def template_instance(
     return Template(instance, database_url)
 
 
+def app_on_copy(
+    template: Template,
+    instance: Path,
+    tiny_bert: Path,
+    databases: Databases | None,
+    **overrides: object,
+) -> Flask:
+    """An app on a copy of the template instance (and database), its model paths moved along."""
+    shutil.copytree(template.instance, instance)
+    database_url = None
+    if databases is not None and template.database_url is not None:
+        database_url = databases.create(template=database_name(template.database_url))
+    app = create_app({**app_config(instance, tiny_bert, database_url), **TEST_CONFIG, **overrides})
+    with new_session(app) as session:
+        for version in session.scalars(select(ModelVersion)):
+            moved = str(instance / Path(version.path).relative_to(template.instance))
+            session.execute(
+                update(ModelVersion).where(ModelVersion.id == version.id).values(path=moved)
+            )
+        session.commit()
+    return app
+
+
 @pytest.fixture
 def make_admin_app(
     template_instance: Template, tmp_path: Path, tiny_bert: Path, databases: Databases | None
@@ -67,19 +90,7 @@ def make_admin_app(
 
     def factory(**overrides: object) -> Flask:
         instance = tmp_path / f"instance-{len(built)}"
-        shutil.copytree(template_instance.instance, instance)
-        database_url = None
-        if databases is not None and template_instance.database_url is not None:
-            database_url = databases.create(template=database_name(template_instance.database_url))
-        config = app_config(instance, tiny_bert, database_url)
-        app = create_app({**config, **TEST_CONFIG, **overrides})
-        with new_session(app) as session:
-            for version in session.scalars(select(ModelVersion)):
-                moved = str(instance / Path(version.path).relative_to(template_instance.instance))
-                session.execute(
-                    update(ModelVersion).where(ModelVersion.id == version.id).values(path=moved)
-                )
-            session.commit()
+        app = app_on_copy(template_instance, instance, tiny_bert, databases, **overrides)
         built.append(app)
         return app
 
