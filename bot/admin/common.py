@@ -19,6 +19,8 @@ from wtforms import SelectChoice
 
 from bot.admin import bp
 from bot.db import get_session
+from bot.input_rules import forbidden_character
+from bot.input_rules import normalise
 from bot.models import Faq
 
 PER_PAGE = 25
@@ -50,6 +52,13 @@ def get_or_404(model: type[Any], object_id: int, what: str) -> Any:
     if found is None:
         abort(404, description=f"No such {what}")
     return found
+
+
+def query_text(name: str) -> str:
+    """A text filter from the query string, spacing squashed and NFC-normalised; characters no
+    person types are dropped, since a database may refuse them (PostgreSQL: NUL)."""
+    text = normalise(" ".join(request.args.get(name, "").split()))
+    return "".join(char for char in text if forbidden_character(char) is None)
 
 
 def page_number() -> int:

@@ -21,6 +21,7 @@ from bot.admin import bp
 from bot.admin.common import get_or_404
 from bot.admin.common import page_number
 from bot.admin.common import paginate
+from bot.admin.common import query_text
 from bot.admin.common import safe_next
 from bot.admin.forms import ActionForm
 from bot.admin.forms import FaqForm
@@ -126,8 +127,8 @@ def _save(session: Session, faq: Faq, form: FaqForm) -> bool:
 @bp.get("/faqs")
 def faq_list() -> Any:
     session = get_session()
-    q = " ".join(request.args.get("q", "").split())
-    category = request.args.get("category", "")
+    q = query_text("q")
+    category = query_text("category")
     status = request.args.get("status", "active")
     pending_pairs = (
         select(func.count(TrainingPair.id))

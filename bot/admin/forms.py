@@ -59,8 +59,10 @@ def split_lines(text: str | None) -> list[str]:
 
 
 class LoginForm(FlaskForm):
-    username = StringField("Username", [DataRequired(), Length(max=100)], filters=[strip])
-    password = PasswordField("Password", [DataRequired(), Length(max=1000)])
+    username = StringField(
+        "Username", [DataRequired(), Length(max=100), plain_text], filters=[strip]
+    )
+    password = PasswordField("Password", [DataRequired(), Length(max=1000), plain_text])
 
 
 class ActionForm(FlaskForm):

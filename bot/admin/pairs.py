@@ -18,6 +18,7 @@ from bot.admin.common import faq_choices
 from bot.admin.common import get_or_404
 from bot.admin.common import page_number
 from bot.admin.common import paginate
+from bot.admin.common import query_text
 from bot.admin.common import safe_next
 from bot.admin.forms import ActionForm
 from bot.admin.forms import PairForm
@@ -62,7 +63,7 @@ def _back(default: str) -> str:
 @bp.get("/pairs")
 def pair_list() -> Any:
     session = get_session()
-    q = " ".join(request.args.get("q", "").split())
+    q = query_text("q")
     status = request.args.get("status", "all")
     faq_id = request.args.get("faq", type=int)
     statement = select(TrainingPair).options(selectinload(TrainingPair.faq))
