@@ -47,7 +47,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         with db.new_session(app) as session:
             if not has_faqs(session):
                 summary = seed(
-                    session, app.config["BOT_SEED_FAQ_FILE"], app.config["BOT_SEED_PAIRS_FILE"]
+                    session,
+                    app.config["BOT_SEED_FAQ_FILE"],
+                    app.config["BOT_SEED_PAIRS_FILE"],
+                    app.config["BOT_SEED_OOS_FILE"],
                 )
                 logger.info("empty database seeded with %s FAQs", summary.created)
 

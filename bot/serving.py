@@ -16,6 +16,7 @@ from bot.matcher import Matcher
 from bot.models import ModelVersion
 from bot.versions import active_version
 from bot.versions import served_margin
+from bot.versions import served_reject_margin
 from bot.versions import served_threshold
 
 
@@ -26,6 +27,7 @@ class ServingModel:
     matcher: Matcher | None
     threshold: float
     margin: float
+    reject_margin: float | None = None
 
 
 class Serving:
@@ -80,6 +82,7 @@ class Serving:
             matcher=matcher_for(session, version),
             threshold=served_threshold(self.app.config, version),
             margin=served_margin(self.app.config, version),
+            reject_margin=served_reject_margin(self.app.config, version),
         )
 
 

@@ -37,6 +37,12 @@ def served_margin(config: Mapping[str, Any], version: ModelVersion) -> float:
     return version.margin if override is None else float(override)
 
 
+def served_reject_margin(config: Mapping[str, Any], version: ModelVersion) -> float | None:
+    """The reject margin in force: BOT_REJECT_MARGIN overrides the calibrated one."""
+    override = config["BOT_REJECT_MARGIN"]
+    return version.reject_margin if override is None else float(override)
+
+
 def next_version_name(session: Session) -> str:
     names = session.scalars(select(ModelVersion.name)).all()
     numbers = [int(n[1:]) for n in names if n[:1] == "v" and n[1:].isdigit()]

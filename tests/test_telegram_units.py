@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from bot.telegram import texts
 from bot.telegram.formatting import MESSAGE_LIMIT
 from bot.telegram.formatting import button_label
 from bot.telegram.formatting import split_message
 from bot.telegram.formatting import telegram_length
 from bot.telegram.keyboard import Pick
+from bot.telegram.keyboard import decode_none
 from bot.telegram.keyboard import decode_pick
 from bot.telegram.keyboard import did_you_mean
+from bot.telegram.keyboard import encode_none
 from bot.telegram.keyboard import encode_pick
 from bot.telegram.rate_limit import RateLimiter
 from bot.telegram.rate_limit import Verdict
@@ -70,11 +73,26 @@ def test_tampered_pick_data_is_rejected():
     assert decode_pick(f"{prefix}:{log_id}:8:{signature}", "secret") is None
 
 
-def test_keyboard_has_one_button_per_choice():
+def test_keyboard_has_one_button_per_choice_and_none_of_these_last():
     markup = did_you_mean(3, [(1, "Apa itu FinBuddy?"), (2, "Apa itu mode mewah?")], "k")
     rows = markup.inline_keyboard
-    assert [row[0].text for row in rows] == ["Apa itu FinBuddy?", "Apa itu mode mewah?"]
+    assert [row[0].text for row in rows] == [
+        "Apa itu FinBuddy?",
+        "Apa itu mode mewah?",
+        texts.NONE_OF_THESE,
+    ]
     assert decode_pick(rows[1][0].callback_data, "k") == Pick(3, 2)
+    assert decode_none(rows[2][0].callback_data, "k") == 3
+    assert decode_pick(rows[2][0].callback_data, "k") is None  # one kind cannot pass for another
+
+
+def test_none_of_these_data_is_signed_and_fits_in_64_bytes():
+    data = encode_none(10**12 - 1, "secret")
+    assert len(data.encode()) <= 64
+    assert decode_none(data, "secret") == 10**12 - 1
+    assert decode_none(data, "other-secret") is None
+    prefix, _log_id, signature = data.split(":")
+    assert decode_none(f"{prefix}:5:{signature}", "secret") is None  # tampered id
 
 
 class Clock:

@@ -1,7 +1,8 @@
 """Unanswered inbox: what users asked that the bot could not (or barely) answer, grouped.
 
-Also the Telegram "did you mean" picks: a user chose a suggested FAQ; an admin confirms the
-pair before it is indexed and trained on.
+Also the Telegram "did you mean" picks (a user chose a suggested FAQ; an admin confirms the
+pair before it is indexed and trained on) and "none of these" (a user said no suggestion
+fits; an admin confirms the message is not our topic before the bot refuses it).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from bot.admin import bp
 from bot.admin.common import faq_choices
 from bot.admin.forms import ActionForm
 from bot.admin.forms import AttachForm
+from bot.admin.reindex import reindex_now
 from bot.admin.reindex import request_reindex
 from bot.db import get_session
 from bot.models import Faq
+from bot.models import OutOfScopeExample
 from bot.models import QueryLog
 from bot.models import TrainingPair
 from bot.review import InboxError
@@ -29,7 +32,9 @@ from bot.review import attach
 from bot.review import cluster_queries
 from bot.review import ignore
 from bot.review import inbox_queries
+from bot.review import mark_out_of_scope
 from bot.review import parse_ids
+from bot.review import pending_out_of_scope
 from bot.review import pending_queries
 from bot.review import telegram_picks
 from bot.serving import serving
@@ -65,6 +70,7 @@ def inbox() -> Any:
             form.faq_id.data = ranked[0][0].id
         forms.append((cluster, form, ranked))
     picks = list(session.scalars(telegram_picks().limit(200)))
+    none_of_these = list(session.scalars(pending_out_of_scope().limit(200)))
     return render_template(
         "admin/inbox.html",
         clusters=forms,
@@ -72,6 +78,7 @@ def inbox() -> Any:
         threshold=threshold,
         band=band,
         picks=picks,
+        none_of_these=none_of_these,
         action_form=ActionForm(),
     )
 
@@ -110,6 +117,51 @@ def inbox_ignore() -> Any:
     ignore(queries)
     session.commit()
     flash(f"Ignored {len(queries)} message(s).", "ok")
+    return redirect(url_for("admin.inbox"))
+
+
+@bp.post("/inbox/out-of-scope")
+def inbox_out_of_scope() -> Any:
+    """ "Not our topic": the bot refuses these messages from now on (re-indexed at once)."""
+    session = get_session()
+    queries = _selected()
+    try:
+        added = mark_out_of_scope(session, queries)
+    except InboxError as exc:
+        session.rollback()
+        flash(f"Nothing changed: {exc}.", "error")
+        return redirect(url_for("admin.inbox"))
+    session.commit()
+    served = reindex_now()
+    flash(
+        f"Not our topic: {len(queries)} message(s), {added} new out-of-scope example(s). "
+        + (
+            "The bot now gives the fallback for them."
+            if served
+            else "The index is still being rebuilt; the bot refuses them once it is done."
+        ),
+        "ok",
+    )
+    return redirect(url_for("admin.inbox"))
+
+
+@bp.post("/inbox/none-of-these/<int:example_id>/<any(approve, reject):decision>")
+def inbox_none_of_these(example_id: int, decision: str) -> Any:
+    """A Telegram user's "none of these": approve it as out of scope, or drop it."""
+    session = get_session()
+    example = session.get(OutOfScopeExample, example_id)
+    if example is None or example.approved:
+        flash("That message was already reviewed.", "info")
+        return redirect(url_for("admin.inbox"))
+    if decision == "approve":
+        example.approved = True
+        flash(f"Not our topic: “{example.text}” now gets the fallback.", "ok")
+    else:
+        session.delete(example)
+        flash(f"Dropped: “{example.text}” stays answerable.", "ok")
+    session.commit()
+    if decision == "approve":
+        reindex_now()
     return redirect(url_for("admin.inbox"))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from typing import Any
 
 from telegram import Bot
 from telegram import InlineKeyboardMarkup
@@ -30,7 +31,9 @@ from telegram.ext import filters
 from bot.answering import InvalidMessage
 from bot.telegram import texts
 from bot.telegram.formatting import split_message
+from bot.telegram.keyboard import NONE_PREFIX
 from bot.telegram.keyboard import PREFIX
+from bot.telegram.keyboard import decode_none
 from bot.telegram.keyboard import decode_pick
 from bot.telegram.keyboard import did_you_mean
 from bot.telegram.rate_limit import Verdict
@@ -173,10 +176,30 @@ async def on_pick(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer(texts.PICK_EXPIRED)
         return
     await query.answer(texts.PICK_THANKS)
+    await reply_to_button(context, query, answer_text)
+
+
+async def on_none(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """ "None of these": the fallback reply, and the message waits for an admin's review."""
+    query = update.callback_query
+    if query is None:
+        return
+    faq = backend(context)
+    log_id = decode_none(query.data, faq.signing_key)
+    reply_text = await asyncio.to_thread(faq.none_of_these, log_id) if log_id is not None else None
+    if reply_text is None:
+        await query.answer(texts.PICK_EXPIRED)
+        return
+    await query.answer(texts.NONE_THANKS)
+    await reply_to_button(context, query, reply_text)
+
+
+async def reply_to_button(context: ContextTypes.DEFAULT_TYPE, query: Any, text: str) -> None:
+    """Send `text` to the chat whose keyboard was pressed."""
     if isinstance(query.message, Message):
-        await send(context, query.message, answer_text, quote=False)
+        await send(context, query.message, text, quote=False)
     elif query.message is not None:  # too old to be accessible: the chat is still known
-        for chunk in split_message(answer_text):
+        for chunk in split_message(text):
             await context.bot.send_message(chat_id=query.message.chat.id, text=chunk)
 
 
@@ -238,6 +261,7 @@ def register(application: Application, faq: FaqBackend) -> None:
         [
             CommandHandler(["start", "help"], start, filters=message),
             CallbackQueryHandler(on_pick, pattern=rf"^{PREFIX}:"),
+            CallbackQueryHandler(on_none, pattern=rf"^{NONE_PREFIX}:"),
             CallbackQueryHandler(on_other_callback),
             MessageHandler(filters.UpdateType.EDITED_MESSAGE, on_edited),
             MessageHandler(message & filters.COMMAND, on_command),
