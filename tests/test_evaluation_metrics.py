@@ -105,11 +105,21 @@ def test_calibration_finds_the_reject_margin_a_threshold_cannot_replace():
     with_reject = calibrate(scores, expected, (1.0,))
     assert with_reject.cost == 0.0
     assert with_reject.reject_margin is not None
-    assert -0.3 < with_reject.reject_margin <= 0.1  # between the two leads
+    assert 0 <= with_reject.reject_margin <= 0.1  # between the two leads, never below 0
     alone = calibrate(scores, expected, (1.0,), use_reject_class=False)
     assert alone.reject_margin is None
     # the best a threshold can do: answer all (4 wrong answers, cost 3 each) or refuse all
     assert alone.cost == pytest.approx(min(4 * 3, 6 * 1) / 10)
+
+
+def test_the_reject_class_never_refuses_when_an_faq_is_ahead():
+    # wrong answers (FAQ 99 is not indexed) whose nearest out-of-scope example is just behind
+    # their FAQ: a margin of -0.03 would refuse them, but an FAQ ahead is an FAQ ahead
+    scores = matrix([[0.8, 0.1]] * 12 + [[0.8, 0.2]] * 3, reject=[0.5] * 12 + [0.78] * 3)
+    calibration = calibrate(scores, [10] * 12 + [99] * 3, (1.0,))
+    assert calibration.reject_margin is None or calibration.reject_margin >= 0
+    # answer all: 3 wrong answers (cost 9) beat refusing 12 right ones; -0.03 would cost 3
+    assert calibration.cost == pytest.approx(9 / 15)
 
 
 def test_a_dearer_wrong_answer_raises_the_threshold():
