@@ -82,6 +82,22 @@ class CalibrationData:
     def file_expected(self) -> list[int | None]:
         return self.expected[: self.n_file]
 
+    def calibrated(
+        self,
+        wrong_cost: float,
+        weights: tuple[float, ...] = WEIGHT_GRID,
+        use_reject_class: bool = True,
+    ) -> Calibration:
+        """Weight, threshold and reject margin with the lowest mean cost on all the rows."""
+        return calibrate(
+            self.scores,
+            self.expected,
+            weights,
+            wrong_cost=wrong_cost,
+            sample_weight=self.sample_weight,
+            use_reject_class=use_reject_class,
+        )
+
 
 def calibration_data(
     matcher: Matcher, evaluation: EvaluationSet, file_scores: ScoreMatrix | None = None
@@ -176,14 +192,7 @@ def calibrate_and_measure(
     use_reject_class: bool = True,
 ) -> tuple[Calibration, dict[str, Any]]:
     """Calibrate on all of `data`, measure the file in-sample and cross-validated."""
-    calibration = calibrate(
-        data.scores,
-        data.expected,
-        weights,
-        wrong_cost=wrong_cost,
-        sample_weight=data.sample_weight,
-        use_reject_class=use_reject_class,
-    )
+    calibration = data.calibrated(wrong_cost, weights, use_reject_class)
     figures = measure(
         data.file_scores,
         data.file_expected,
@@ -229,13 +238,7 @@ def evaluate_matcher(
     weight = weights[0] if kind != "hybrid" else matcher.semantic_weight
     source = "served model version"
     if kind != "hybrid":
-        own = calibrate(
-            data.scores,
-            data.expected,
-            weights,
-            wrong_cost=wrong_cost,
-            sample_weight=data.sample_weight,
-        )
+        own = data.calibrated(wrong_cost, weights)
         threshold, reject_margin = own.threshold, own.reject_margin
         source = "calibrated on this file and the out-of-scope examples for this matcher"
     figures = measure(

@@ -34,15 +34,7 @@ HEADLINE_METRICS = (
     "threshold",
 )
 # The figures that also have a cross-validated variant (`<name>_cv`).
-CV_METRICS = (
-    "accuracy_at_1",
-    "accuracy_at_3",
-    "mrr",
-    "oos_precision",
-    "oos_recall",
-    "overall_accuracy",
-    "cost",
-)
+CV_METRICS = (*(key for key in HEADLINE_METRICS if key != "threshold"), "cost")
 THRESHOLD_RULE = "threshold"
 REJECT_RULE = "reject_class"
 FALLBACK_RULES = (THRESHOLD_RULE, REJECT_RULE)

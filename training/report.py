@@ -274,44 +274,32 @@ def _rule_sections(summary: dict[str, Any]) -> list[str]:
         )
     else:
         lines.append("No FAQ meets the reject class at these settings.")
-    lines += ["", "## Fallbacks and the rule that gave them", ""]
     fallbacks = [m for m in summary["messages"] if m["rule"] is not None]
-    if fallbacks:
-        lines += _table(
-            ["message", "expected", "rule", "best FAQ", "score", "reject lead"],
-            [
-                [
-                    m["text"],
-                    _label(m["expected"], m["expected_question"]),
-                    m["rule"],
-                    _label(m["top_faq"], m["top_question"]),
-                    m["top_score"],
-                    m["reject_lead"],
-                ]
-                for m in fallbacks
-            ],
-        )
-    else:
-        lines.append("No message got the fallback.")
-    lines += ["", "## Wrong answers", ""]
+    lines += ["", "## Fallbacks and the rule that gave them", ""]
+    lines += _messages_table(fallbacks, "No message got the fallback.")
     wrong = [m for m in summary["messages"] if m["outcome"] == "wrong"]
-    if wrong:
-        lines += _table(
-            ["message", "expected", "answered with", "score", "reject lead"],
-            [
-                [
-                    m["text"],
-                    _label(m["expected"], m["expected_question"]),
-                    _label(m["top_faq"], m["top_question"]),
-                    m["top_score"],
-                    m["reject_lead"],
-                ]
-                for m in wrong
-            ],
-        )
-    else:
-        lines.append("No wrong answer at these settings.")
+    lines += ["", "## Wrong answers", ""]
+    lines += _messages_table(wrong, "No wrong answer at these settings.")
     return lines
+
+
+def _messages_table(messages: list[dict[str, Any]], empty: str) -> list[str]:
+    if not messages:
+        return [empty]
+    return _table(
+        ["message", "expected", "rule", "best FAQ", "score", "reject lead"],
+        [
+            [
+                m["text"],
+                _label(m["expected"], m["expected_question"]),
+                m["rule"],
+                _label(m["top_faq"], m["top_question"]),
+                m["top_score"],
+                m["reject_lead"],
+            ]
+            for m in messages
+        ],
+    )
 
 
 def _markdown(summary: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ fits; an admin confirms the message is not our topic before the bot refuses it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
@@ -148,21 +149,13 @@ def inbox_out_of_scope() -> Any:
 @bp.post("/inbox/none-of-these/<int:example_id>/<any(approve, reject):decision>")
 def inbox_none_of_these(example_id: int, decision: str) -> Any:
     """A Telegram user's "none of these": approve it as out of scope, or drop it."""
-    session = get_session()
-    example = session.get(OutOfScopeExample, example_id)
-    if example is None or example.approved:
-        flash("That message was already reviewed.", "info")
-        return redirect(url_for("admin.inbox"))
-    if decision == "approve":
-        example.approved = True
-        flash(f"Not our topic: “{example.text}” now gets the fallback.", "ok")
-    else:
-        session.delete(example)
-        flash(f"Dropped: “{example.text}” stays answerable.", "ok")
-    session.commit()
-    if decision == "approve":
-        reindex_now()
-    return redirect(url_for("admin.inbox"))
+    example = get_session().get(OutOfScopeExample, example_id)
+    return _review(
+        example,
+        decision == "approve",
+        lambda: f"Not our topic: “{example.text}” now gets the fallback.",
+        lambda: f"Dropped: “{example.text}” stays answerable.",
+    )
 
 
 @bp.post("/inbox/new-faq")
@@ -177,18 +170,33 @@ def inbox_new_faq() -> Any:
 
 @bp.post("/inbox/picks/<int:pair_id>/<any(approve, reject):decision>")
 def inbox_pick(pair_id: int, decision: str) -> Any:
+    pair = get_session().get(TrainingPair, pair_id)
+    return _review(
+        pair,
+        decision == "approve",
+        lambda: f"Approved: “{pair.text}” means FAQ #{pair.faq_id}.",
+        lambda: f"Rejected: “{pair.text}”.",
+    )
+
+
+def _review(
+    pending: TrainingPair | OutOfScopeExample | None,
+    approve: bool,
+    approved: Callable[[], str],
+    dropped: Callable[[], str],
+) -> Any:
+    """Approve a pending pair or example (indexed before the page returns) or delete it."""
     session = get_session()
-    pair = session.get(TrainingPair, pair_id)
-    if pair is None or pair.approved:
-        flash("That pick was already reviewed.", "info")
+    if pending is None or pending.approved:
+        flash("That was already reviewed.", "info")
         return redirect(url_for("admin.inbox"))
-    if decision == "approve":
-        pair.approved = True
-        flash(f"Approved: “{pair.text}” means FAQ #{pair.faq_id}.", "ok")
+    if approve:
+        pending.approved = True
+        flash(approved(), "ok")
     else:
-        session.delete(pair)
-        flash(f"Rejected: “{pair.text}”.", "ok")
+        session.delete(pending)
+        flash(dropped(), "ok")
     session.commit()
-    if decision == "approve":
-        request_reindex()
+    if approve:
+        reindex_now()
     return redirect(url_for("admin.inbox"))

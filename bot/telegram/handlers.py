@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from telegram import Bot
@@ -166,36 +168,38 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def on_pick(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A "did you mean" button: answer that FAQ and keep the choice for an admin to review."""
-    query = update.callback_query
-    if query is None:
-        return
     faq = backend(context)
-    pick = decode_pick(query.data, faq.signing_key)
-    answer_text = await asyncio.to_thread(faq.pick, pick) if pick is not None else None
-    if answer_text is None:
-        await query.answer(texts.PICK_EXPIRED)
-        return
-    await query.answer(texts.PICK_THANKS)
-    await reply_to_button(context, query, answer_text)
+    decode = partial(decode_pick, key=faq.signing_key)
+    await press(update, context, decode, faq.pick, texts.PICK_THANKS)
 
 
 async def on_none(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """ "None of these": the fallback reply, and the message waits for an admin's review."""
+    faq = backend(context)
+    decode = partial(decode_none, key=faq.signing_key)
+    await press(update, context, decode, faq.none_of_these, texts.NONE_THANKS)
+
+
+async def press(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    decode: Callable[[str | None], Any],
+    act: Callable[[Any], str | None],
+    thanks: str,
+) -> None:
+    """A signed button: decode its data, act on it in a thread, send the text `act` returns.
+
+    Forged or stale data (or `act` returning None) only gets "no longer valid".
+    """
     query = update.callback_query
     if query is None:
         return
-    faq = backend(context)
-    log_id = decode_none(query.data, faq.signing_key)
-    reply_text = await asyncio.to_thread(faq.none_of_these, log_id) if log_id is not None else None
-    if reply_text is None:
+    decoded = decode(query.data)
+    text = await asyncio.to_thread(act, decoded) if decoded is not None else None
+    if text is None:
         await query.answer(texts.PICK_EXPIRED)
         return
-    await query.answer(texts.NONE_THANKS)
-    await reply_to_button(context, query, reply_text)
-
-
-async def reply_to_button(context: ContextTypes.DEFAULT_TYPE, query: Any, text: str) -> None:
-    """Send `text` to the chat whose keyboard was pressed."""
+    await query.answer(thanks)
     if isinstance(query.message, Message):
         await send(context, query.message, text, quote=False)
     elif query.message is not None:  # too old to be accessible: the chat is still known
