@@ -114,22 +114,20 @@ def main() -> None:
 
     header = "| | " + " | ".join(f"{key} cv / in" for key in COLUMNS) + " |"
     lines = [header, "|---" * (len(COLUMNS) + 1) + "|"]
-    lines.append(row("zero-shot, no reject class", figures_of(app, "v1", False)))
-    lines.append(row("zero-shot, reject class", figures_of(app, "v1", True)))
+    details: list[str] = []
+    versions = [("zero-shot", "v1")]
     if not args.skip_retrain:
-        plain, plain_seconds = retrained(app, oos_negatives=False)
-        print(f"retrain without out-of-scope negatives: {plain_seconds:.0f} s")
-        lines.append(row("after retrain, no reject class", figures_of(app, plain, False)))
-        lines.append(row("after retrain, reject class", figures_of(app, plain, True)))
-        negatives, negatives_seconds = retrained(app, oos_negatives=True)
-        print(f"retrain with out-of-scope negatives: {negatives_seconds:.0f} s")
-        lines.append(
-            row("after retrain + negatives, no reject class", figures_of(app, negatives, False))
-        )
-        lines.append(
-            row("after retrain + negatives, reject class", figures_of(app, negatives, True))
-        )
+        for label, negatives in (("after retrain", False), ("after retrain + negatives", True)):
+            name, seconds = retrained(app, oos_negatives=negatives)
+            print(f"{label}: {name} in {seconds:.0f} s; load average {os.getloadavg()}")
+            versions.append((label, name))
+    for label, name in versions:
+        for reject in (False, True):
+            suffix = "reject class" if reject else "no reject class"
+            figures = figures_of(app, name, reject)
+            lines.append(row(f"{label}, {suffix}", figures, details))
     print("\n".join(lines))
+    print("\n".join(details))
     print(f"load average {os.getloadavg()}")
 
 

@@ -121,7 +121,7 @@ def test_every_version_has_a_model_card_with_its_metrics(lifecycle):
     assert f"| cost | {figures['cost_cv']:.4f} | {figures['cost']:.4f} |" in card
     assert "Promotion: activated (not worse than the active version)." in card
     assert "- oos_recall_cv: candidate" in card
-    assert "`learning_rate`: 0.002" in card
+    assert "`learning_rate`: 0.005" in card
 
 
 def test_hot_swap_under_concurrent_requests_has_no_errors_and_no_mixed_model(lifecycle):

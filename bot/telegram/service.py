@@ -117,7 +117,7 @@ class FaqBackend:
         Unapproved: it changes nothing until an admin agrees in the inbox, so users cannot
         teach the bot to refuse. None when the message is unknown (a stale keyboard).
         """
-        with self.app.app_context(), new_session(self.app) as session:
+        with new_session(self.app) as session:
             log = session.get(QueryLog, query_log_id)
             if log is None or log.channel != CHANNEL:
                 return None
