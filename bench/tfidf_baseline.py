@@ -20,6 +20,7 @@ from bot.db import get_session
 from bot.evaluation_set import EvaluationSet
 from bot.lexical import LexicalIndex
 from bot.matcher import Phrasing
+from training.evaluation import CV_METRICS
 from training.evaluation import ScoreMatrix
 from training.evaluation import calibrate
 from training.evaluation import cross_validate
@@ -53,7 +54,7 @@ def main() -> None:
             cv = cross_validate(
                 scores, evaluation.expected, fold_ids(len(evaluation.expected)), weights=(1.0,)
             ).figures
-            figures |= {f"{key}_cv": cv[key] for key in ("overall_accuracy", "cost")}
+            figures |= {f"{key}_cv": cv[key] for key in CV_METRICS}
             print(
                 f"TF-IDF char 2-4-gram, {label}:",
                 json.dumps({k: round(v, 3) for k, v in figures.items() if isinstance(v, float)}),

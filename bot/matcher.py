@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 SEMANTIC_CANDIDATES = 1024  # entries scored exactly per query; the rest get an upper bound
 INDEX_FORMAT = 2
+_SWAP = threading.Lock()  # one index swap at a time in this process (serving and re-indexing)
 
 
 @dataclass(frozen=True)
@@ -320,13 +322,14 @@ class Matcher:
             "out_of_scope": self.out_of_scope,
         }
         (staging / "phrasings.json").write_text(json.dumps(manifest, ensure_ascii=False))
-        retired = None
-        if directory.exists():
-            retired = directory.with_name(f".retired-{directory.name}-{os.getpid()}")
-            os.replace(directory, retired)
-        os.replace(staging, directory)
-        if retired is not None:
-            shutil.rmtree(retired, ignore_errors=True)
+        with _SWAP:
+            retired = None
+            if directory.exists():
+                retired = directory.with_name(f".retired-{directory.name}-{os.getpid()}")
+                os.replace(directory, retired)
+            os.replace(staging, directory)
+            if retired is not None:
+                shutil.rmtree(retired, ignore_errors=True)
 
     @classmethod
     def load(
