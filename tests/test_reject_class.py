@@ -157,3 +157,27 @@ def test_the_fallback_says_what_the_bot_can_help_with(make_app):
     assert ask(own, "apa saja")["answer"].splitlines()[1] == "• Apa itu FinBuddy?"
     plain = make_app(BOT_THRESHOLD=1.5, BOT_FALLBACK_TEXT="Nanti dijawab {admin}.")
     assert ask(plain, "apa saja")["answer"] == "Nanti dijawab {admin}."  # no placeholder
+
+
+def test_saves_from_several_threads_never_collide(tmp_path):
+    """Serving (a stale index) and the re-indexer may save one version's index at once."""
+    import threading
+
+    matcher = Matcher.build(BagOfLetters(), PHRASINGS, 0.5, EXAMPLES)
+    errors: list[Exception] = []
+
+    def save_often() -> None:
+        try:
+            for _ in range(15):
+                matcher.save(tmp_path / "index")
+        except Exception as exc:  # any failure is what this test looks for
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save_often) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Matcher.load(tmp_path / "index", BagOfLetters(), PHRASINGS, 0.5, EXAMPLES) is not None
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["index"]  # nothing left over
