@@ -92,9 +92,11 @@ def test_rollback_restores_the_previous_answers(lifecycle):
 
 
 def test_model_list_and_delete(lifecycle):
-    app, runner, _client, _v1, _reports = lifecycle
+    app, runner, _client, _v1, reports = lifecycle
     listing = runner.invoke(args=["model", "list"]).output
     assert "* v2" in listing and "  v1" in listing and "  v3" in listing
+    v2_row = next(line for line in listing.splitlines() if line.startswith("* v2"))
+    assert f" {reports['v2']['after']['cost_cv']:.3f} " in v2_row  # the headline figures
     refused = runner.invoke(args=["model", "delete", "v2"])
     assert refused.exit_code == 1 and "is active" in refused.output
     unknown = runner.invoke(args=["model", "delete", "v99"])
