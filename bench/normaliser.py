@@ -22,9 +22,11 @@ from bot.config import DEFAULT_BASE_MODEL
 from bot.db import get_session
 from bot.evaluation_set import EvaluationSet
 from bot.evaluation_set import calibrate_and_measure
+from bot.evaluation_set import calibration_data
 from bot.indexing import encoder_for
 from bot.matcher import Matcher
 from bot.matcher import Phrasing
+from training.evaluation import DEFAULT_WRONG_ANSWER_COST
 
 DICTIONARY = Path(__file__).resolve().parent / "slang_id.csv"
 
@@ -75,8 +77,9 @@ def main() -> None:
             ),
         )
         for label, variant_encoder, variant_phrasings, texts in variants:
-            scores = Matcher.build(variant_encoder, variant_phrasings).score_matrix(texts)
-            _calibration, figures = calibrate_and_measure(scores, evaluation.expected)
+            matcher = Matcher.build(variant_encoder, variant_phrasings)
+            data = calibration_data(matcher, evaluation, matcher.score_matrix(texts))
+            _calibration, figures = calibrate_and_measure(data, DEFAULT_WRONG_ANSWER_COST)
             keys = ("accuracy_at_1", "oos_recall", "overall_accuracy", "overall_accuracy_cv")
             shown = ", ".join(f"{k} {figures[k]:.3f}" for k in keys)
             print(f"{model} | {label}: {shown}")

@@ -59,8 +59,10 @@ def main() -> None:
     wall = time.perf_counter() - started
     show("after retrain: ", json.loads(flask(env, "evaluate", str(EVAL_FILE), "--json")))
     print(
-        "cross-validated overall accuracy after retrain:",
+        "cross-validated after retrain: overall accuracy",
         round(report["after"]["overall_accuracy_cv"], 3),
+        "cost",
+        round(report["after"]["cost_cv"], 3),
     )
     print(
         f"flask retrain wall time: {wall:.1f}s (training loss "

@@ -6,17 +6,27 @@ from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
 
+import numpy as np
 from flask import current_app
 from sqlalchemy.orm import Session
 
+from bot.catalog import example_questions
 from bot.db import get_session
 from bot.input_rules import forbidden_character
 from bot.input_rules import normalise
 from bot.matcher import Candidate
+from bot.matcher import OutOfScopeMatch
 from bot.metrics import ANSWERS
 from bot.models import Faq
 from bot.models import QueryLog
+from bot.serving import ServingModel
 from bot.serving import serving
+from training.evaluation import REJECT_RULE
+from training.evaluation import THRESHOLD_RULE
+from training.evaluation import fallback_rules
+
+NO_FAQ_RULE = "no_faq"  # nothing to answer with: no active FAQ or no model yet
+FALLBACK_TOPICS = 5  # example questions the fallback reply offers
 
 
 class InvalidMessage(ValueError):
@@ -39,6 +49,9 @@ class Reply:
     threshold: float | None = None
     candidates: list[Candidate] = field(default_factory=list)
     query_id: int | None = None  # the QueryLog row: buttons and feedback refer to it
+    fallback_rule: str | None = None  # threshold | reject_class | no_faq; None: answered
+    out_of_scope: OutOfScopeMatch | None = None
+    reject_margin: float | None = None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -48,6 +61,7 @@ class Reply:
             "score": self.score,
             "fallback": self.fallback,
             "model_version": self.model_version,
+            "fallback_rule": self.fallback_rule,
         }
 
 
@@ -66,6 +80,34 @@ def clean_message(message: object, max_chars: int) -> str:
     return text
 
 
+def fallback_text(session: Session, template: str) -> str:
+    """The fallback reply: `template` with {topics} replaced by example questions, one a line."""
+    if "{topics}" not in template:
+        return template
+    topics = "\n".join(f"• {q}" for q in example_questions(session, FALLBACK_TOPICS))
+    return template.replace("{topics}", topics).strip()
+
+
+def fallback_rule(
+    model: ServingModel, best: Candidate | None, out_of_scope: OutOfScopeMatch | None
+) -> str | None:
+    """Which rule sends the message to the fallback (as calibration judged it), or None.
+
+    An approved out-of-scope example itself always gets the fallback, whatever the margin:
+    what an admin marked "not our topic" is refused from the next message on.
+    """
+    if best is None:
+        return NO_FAQ_RULE
+    reject = out_of_scope.score if out_of_scope is not None else -np.inf
+    below, beaten = fallback_rules(
+        np.array([best.score]), np.array([reject]), model.threshold, model.reject_margin
+    )
+    if below[0]:
+        return THRESHOLD_RULE
+    exact = out_of_scope is not None and out_of_scope.exact
+    return REJECT_RULE if beaten[0] or exact else None
+
+
 def answer(
     message: object,
     channel: str,
@@ -73,7 +115,8 @@ def answer(
     k: int = 3,
     delivery: str | None = None,
 ) -> Reply:
-    """Reply with the nearest FAQ's answer, or the fallback below the threshold; log it.
+    """Reply with the nearest FAQ's answer, or the fallback below the threshold or when an
+    out-of-scope example beats the best FAQ by the reject margin; log it.
 
     `delivery` starts the log's delivery state for channels that send the reply later.
     """
@@ -81,12 +124,14 @@ def answer(
     session = session or get_session()
     text = clean_message(message, app.config["BOT_MAX_MESSAGE_CHARS"])
     model = serving(app).current(session)
-    fallback_text = app.config["BOT_FALLBACK_TEXT"]
-    candidates = model.matcher.rank(text, k=k) if model.matcher is not None else []
+    assessment = model.matcher.assess(text, k=k) if model.matcher is not None else None
+    candidates = assessment.candidates if assessment is not None else []
+    out_of_scope = assessment.out_of_scope if assessment is not None else None
     best = candidates[0] if candidates else None
-    if best is None or best.score < model.threshold:
+    rule = fallback_rule(model, best, out_of_scope)
+    if rule is not None:
         reply = Reply(
-            fallback_text,
+            fallback_text(session, app.config["BOT_FALLBACK_TEXT"]),
             None,
             None,
             best.score if best else None,
@@ -94,6 +139,9 @@ def answer(
             model_version=model.version_name,
             threshold=model.threshold,
             candidates=candidates,
+            fallback_rule=rule,
+            out_of_scope=out_of_scope,
+            reject_margin=model.reject_margin,
         )
     else:
         faq = session.get(Faq, best.faq_id)
@@ -108,6 +156,8 @@ def answer(
             model_version=model.version_name,
             threshold=model.threshold,
             candidates=candidates,
+            out_of_scope=out_of_scope,
+            reject_margin=model.reject_margin,
         )
     log = QueryLog(
         text=text,
@@ -115,6 +165,7 @@ def answer(
         faq_id=reply.faq_id,
         score=reply.score,
         fallback=reply.fallback,
+        fallback_rule=reply.fallback_rule,
         model_version_id=model.key[0] if model.key else None,
         delivery=delivery,
     )

@@ -83,7 +83,10 @@ def init_instance(app: Flask) -> InitReport:
         with new_session(app) as session:
             if app.config["BOT_SEED_ON_EMPTY"] and not has_faqs(session):
                 seeded = seed(
-                    session, app.config["BOT_SEED_FAQ_FILE"], app.config["BOT_SEED_PAIRS_FILE"]
+                    session,
+                    app.config["BOT_SEED_FAQ_FILE"],
+                    app.config["BOT_SEED_PAIRS_FILE"],
+                    app.config["BOT_SEED_OOS_FILE"],
                 ).created
                 logger.info("empty database seeded with %s FAQs", seeded)
             version = prepare_active_version(app, session)

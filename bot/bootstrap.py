@@ -12,11 +12,13 @@ from sqlalchemy.orm import Session
 from bot.catalog import indexed_phrasings
 from bot.evaluation_set import EvaluationSet
 from bot.evaluation_set import calibrate_and_measure
+from bot.evaluation_set import calibration_data
 from bot.indexing import encoder_for
 from bot.indexing import matcher_for
 from bot.indexing import rebuild_index
 from bot.matcher import Matcher
 from bot.models import ModelVersion
+from bot.out_of_scope import approved_texts
 from bot.versions import active_version
 from bot.versions import models_dir
 from bot.versions import next_version_name
@@ -38,18 +40,21 @@ def bootstrap_version(app: Flask, session: Session) -> ModelVersion | None:
     base_model = app.config["BOT_BASE_MODEL"]
     name = next_version_name(session, models_dir(app))
     directory = models_dir(app) / name
-    matcher = Matcher.build(encoder_for(base_model), phrasings, DEFAULT_SEMANTIC_WEIGHT)
+    matcher = Matcher.build(
+        encoder_for(base_model), phrasings, DEFAULT_SEMANTIC_WEIGHT, approved_texts(session)
+    )
     weight, threshold, margin = DEFAULT_SEMANTIC_WEIGHT, DEFAULT_THRESHOLD, 0.0
+    reject_margin = None
     figures: dict[str, Any] = {}
     eval_file = app.config["BOT_EVAL_FILE"]
     if eval_file and Path(eval_file).is_file():
         try:
             evaluation = EvaluationSet.load(session, eval_file)
             calibration, figures = calibrate_and_measure(
-                evaluation.scores(matcher), evaluation.expected
+                calibration_data(matcher, evaluation), app.config["BOT_WRONG_ANSWER_COST"]
             )
             weight, threshold = calibration.semantic_weight, calibration.threshold
-            margin = figures["margin"]
+            reject_margin, margin = calibration.reject_margin, figures["margin"]
         except CsvValidationError as exc:
             logger.warning("not calibrating on %s: %s", eval_file, exc)
     matcher.semantic_weight = weight
@@ -71,6 +76,7 @@ def bootstrap_version(app: Flask, session: Session) -> ModelVersion | None:
         threshold=threshold,
         semantic_weight=weight,
         margin=margin,
+        reject_margin=reject_margin,
         active=True,
     )
     session.add(version)

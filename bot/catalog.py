@@ -19,6 +19,9 @@ from bot.matcher import Phrasing
 from bot.models import AlternateQuestion
 from bot.models import Faq
 from bot.models import TrainingPair
+from bot.out_of_scope import add_examples
+from bot.out_of_scope import phrasing_conflicts
+from bot.out_of_scope import read_out_of_scope_csv
 from training.tabular import CsvValidationError
 from training.tabular import Problem
 from training.tabular import normalise_key
@@ -30,6 +33,7 @@ class ImportSummary:
     updated: int = 0
     pairs_added: int = 0
     pairs_skipped: int = 0
+    out_of_scope_added: int = 0
 
 
 def has_faqs(session: Session) -> bool:
@@ -65,6 +69,22 @@ def indexed_phrasings(session: Session) -> list[Phrasing]:
                 seen.add(key)
                 phrasings.append(Phrasing(faq.id, text))
     return phrasings
+
+
+def phrasing_keys(session: Session) -> dict[str, int]:
+    """Every indexed phrasing (normalised) -> its FAQ: what an out-of-scope example may not be."""
+    return {normalise_key(p.text): p.faq_id for p in indexed_phrasings(session)}
+
+
+def example_questions(session: Session, limit: int) -> list[str]:
+    """One canonical question per FAQ category, in FAQ order: what the bot can help with."""
+    rows = session.execute(
+        select(Faq.category, Faq.question).where(Faq.active.is_(True)).order_by(Faq.id)
+    )
+    first: dict[str, str] = {}
+    for category, question in rows:
+        first.setdefault(category, question)
+    return list(first.values())[:limit]
 
 
 def training_examples(session: Session) -> list[tuple[str, str]]:
@@ -196,36 +216,64 @@ def import_faqs(session: Session, records: list[FaqRecord], source: str) -> Impo
 
 
 def import_pairs(session: Session, records: list[PairRecord], source: str) -> ImportSummary:
-    """Add training pairs (skipping known ones and out-of-scope rows); the caller commits."""
+    """Add training pairs, and out-of-scope rows as approved examples; the caller commits.
+
+    Known pairs and examples are skipped. An unknown question, or an out-of-scope row that is
+    an FAQ's phrasing, rejects the whole file with every such problem.
+    """
+    problems = phrasing_conflicts(records, phrasing_keys(session))
+    try:
+        resolved = resolve_pairs(session, records, source)
+    except CsvValidationError as exc:
+        problems, resolved = [*exc.problems, *problems], []
+    if problems:
+        raise CsvValidationError(source, sorted(problems, key=lambda p: p.line))
+    out_of_scope = [record.paraphrase for record, faq_id in resolved if faq_id is None]
+    examples_added = add_examples(session, out_of_scope, source, approved=True)
     known = {
         (faq_id, normalise_key(text))
         for faq_id, text in session.execute(select(TrainingPair.faq_id, TrainingPair.text))
     }
     added = skipped = 0
-    for record, faq_id in resolve_pairs(session, records, source):
+    for record, faq_id in resolved:
+        if faq_id is None:
+            continue
         key = (faq_id, normalise_key(record.paraphrase))
-        if faq_id is None or key in known:
+        if key in known:
             skipped += 1
             continue
         known.add(key)
         session.add(TrainingPair(text=record.paraphrase, faq_id=faq_id, source=source[:50]))
         added += 1
     session.flush()
-    return ImportSummary(pairs_added=added, pairs_skipped=skipped)
+    return ImportSummary(
+        pairs_added=added, pairs_skipped=skipped, out_of_scope_added=examples_added
+    )
 
 
-def seed(session: Session, faq_file: str | Path, pairs_file: str | Path | None) -> ImportSummary:
-    """Load FAQ and training-pair files in one transaction."""
+def seed(
+    session: Session,
+    faq_file: str | Path,
+    pairs_file: str | Path | None,
+    out_of_scope_file: str | Path | None = None,
+) -> ImportSummary:
+    """Load FAQ, training-pair and out-of-scope files in one transaction."""
     faq_summary = import_faqs(session, read_faq_csv(faq_file), str(faq_file))
     pair_summary = ImportSummary()
     if pairs_file is not None and Path(pairs_file).is_file():
         pair_summary = import_pairs(session, read_pairs_csv(pairs_file), "seed")
+    examples_added = 0
+    if out_of_scope_file is not None and Path(out_of_scope_file).is_file():
+        examples_added = import_pairs(
+            session, read_out_of_scope_csv(out_of_scope_file), "seed"
+        ).out_of_scope_added
     session.commit()
     return ImportSummary(
         created=faq_summary.created,
         updated=faq_summary.updated,
         pairs_added=pair_summary.pairs_added,
         pairs_skipped=pair_summary.pairs_skipped,
+        out_of_scope_added=pair_summary.out_of_scope_added + examples_added,
     )
 
 

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_BASE_MODEL = "embedded:multilingual-e5-small"
+# {topics}: one example question per FAQ category, a line each (see bot.answering)
 DEFAULT_FALLBACK_TEXT = (
     "Maaf, saya belum bisa menjawab pertanyaan itu. "
-    "Pertanyaanmu sudah kami catat dan akan diteruskan ke tim kami."
+    "Pertanyaanmu sudah kami catat dan akan diteruskan ke tim kami.\n\n"
+    "Saya bisa membantu pertanyaan seperti:\n{topics}"
 )
 SHIPPED_DATA = Path(__file__).resolve().parent.parent / "faq_data"
 
@@ -58,12 +60,15 @@ def from_environment(instance_path: str, env: Mapping[str, str] | None = None) -
         "BOT_BASE_MODEL": env.get("BOT_BASE_MODEL", DEFAULT_BASE_MODEL),
         "BOT_THRESHOLD": _float_or_none(env.get("BOT_THRESHOLD")),
         "BOT_AMBIGUITY_MARGIN": _float_or_none(env.get("BOT_AMBIGUITY_MARGIN")),
+        "BOT_REJECT_MARGIN": _float_or_none(env.get("BOT_REJECT_MARGIN")),
+        "BOT_WRONG_ANSWER_COST": float(env.get("BOT_WRONG_ANSWER_COST", "3")),
         "BOT_FALLBACK_TEXT": env.get("BOT_FALLBACK_TEXT", DEFAULT_FALLBACK_TEXT),
         "BOT_EVAL_FILE": env.get("BOT_EVAL_FILE", str(SHIPPED_DATA / "finbuddy_eval.csv")),
         "BOT_SEED_FAQ_FILE": env.get("BOT_SEED_FAQ_FILE", str(SHIPPED_DATA / "finbuddy_faq.csv")),
         "BOT_SEED_PAIRS_FILE": env.get(
             "BOT_SEED_PAIRS_FILE", str(SHIPPED_DATA / "finbuddy_pairs.csv")
         ),
+        "BOT_SEED_OOS_FILE": env.get("BOT_SEED_OOS_FILE", str(SHIPPED_DATA / "finbuddy_oos.csv")),
         "BOT_SEED_ON_EMPTY": parse_flag(env.get("BOT_SEED_ON_EMPTY"), default=True),
         # initialise (migrate, seed, prepare the model) in create_app: single-process setups
         "BOT_AUTO_INIT": parse_flag(env.get("BOT_AUTO_INIT"), default=False),

@@ -147,3 +147,7 @@ def faq_frame(rows: list[dict[str, str]]) -> pd.DataFrame:
 
 def write_faq_csv(rows: list[dict[str, str]], path: str | Path) -> None:
     faq_frame(rows).to_csv(path, index=False)
+
+
+def write_pairs_csv(rows: list[dict[str, str]], path: str | Path) -> None:
+    pd.DataFrame(rows, columns=list(PAIR_COLUMNS)).to_csv(path, index=False)

@@ -1,4 +1,6 @@
-"""The index of a model version: every phrasing of the catalog embedded with its encoder."""
+"""The index of a model version: every phrasing of the catalog and every approved out-of-scope
+example, embedded with its encoder.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from sqlalchemy.orm import Session
 from bot.catalog import indexed_phrasings
 from bot.encoders import SentenceEncoder
 from bot.matcher import Matcher
+from bot.matcher import Phrasing
 from bot.models import ModelVersion
+from bot.out_of_scope import approved_texts
 from bot.versions import bump_index_revision
 
 
@@ -29,11 +33,28 @@ def matcher_for(session: Session, version: ModelVersion) -> Matcher | None:
     phrasings = indexed_phrasings(session)
     if not phrasings:
         return None
+    examples = approved_texts(session)
     encoder = encoder_for(version.model_path)
-    matcher = Matcher.load(index_dir(version), encoder, phrasings, version.semantic_weight)
-    if matcher is None:
-        matcher = Matcher.build(encoder, phrasings, version.semantic_weight)
-        matcher.save(index_dir(version))
+    matcher = Matcher.load(
+        index_dir(version), encoder, phrasings, version.semantic_weight, examples
+    )
+    return matcher or _build(version, phrasings, examples)
+
+
+def _build(version: ModelVersion, phrasings: list[Phrasing], examples: list[str]) -> Matcher:
+    """Index and save; texts already in the version's saved index keep their vectors, so an
+    edit re-encodes only what changed (one example added: one message encoded).
+    """
+    encoder = encoder_for(version.model_path)
+    previous = Matcher.load(index_dir(version), encoder, None, version.semantic_weight)
+    matcher = Matcher.build(
+        encoder,
+        phrasings,
+        version.semantic_weight,
+        examples,
+        reuse=previous.vectors() if previous is not None else None,
+    )
+    matcher.save(index_dir(version))
     return matcher
 
 
@@ -41,6 +62,5 @@ def rebuild_index(session: Session, version: ModelVersion) -> None:
     """Re-index `version` for the catalog as it is now (no retraining); servers reload it."""
     phrasings = indexed_phrasings(session)
     if phrasings:
-        encoder = encoder_for(version.model_path)
-        Matcher.build(encoder, phrasings, version.semantic_weight).save(index_dir(version))
+        _build(version, phrasings, approved_texts(session))
     bump_index_revision(session, version)

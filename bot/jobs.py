@@ -51,7 +51,15 @@ logger = logging.getLogger(__name__)
 
 HEARTBEATS_PER_TIMEOUT = 6  # a job is given up after this many heartbeats went missing
 STAGING_PREFIX = ".staging-"
-RECIPE_SETTINGS = ("recipe", "data_file", "loss", "hard_negatives", "base_model", "force")
+RECIPE_SETTINGS = (
+    "recipe",
+    "data_file",
+    "loss",
+    "hard_negatives",
+    "oos_negatives",
+    "base_model",
+    "force",
+)
 
 
 class JobBusy(RuntimeError):
@@ -262,6 +270,7 @@ def _retrain(app: Flask, settings: dict[str, Any], heartbeat: _Heartbeat) -> dic
             options["data_file"],
             options["loss"],
             int(options["hard_negatives"] or 0),
+            options["oos_negatives"],
         )
     except ValueError as exc:  # a bad data file or recipe option (CsvValidationError too)
         raise RetrainError(str(exc)) from exc

@@ -1,6 +1,9 @@
 """Find the FAQ nearest to a message: every known phrasing, semantic and lexical scores fused.
 
-Knows nothing of Flask, SQL or Telegram: it is given phrasings and an encoder.
+Out-of-scope examples are indexed beside the FAQ phrasings as a class of their own (the reject
+class), so every ranking also says how close the message is to something we must not answer.
+
+Knows nothing of Flask, SQL or Telegram: it is given phrasings, examples and an encoder.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,11 +24,13 @@ import numpy as np
 from bot.encoders import Encoder
 from bot.lexical import LexicalIndex
 from training.evaluation import ScoreMatrix
+from training.tabular import normalise_key
 
 logger = logging.getLogger(__name__)
 
-SEMANTIC_CANDIDATES = 1024  # phrasings scored exactly per query; the rest get an upper bound
-INDEX_FORMAT = 1
+SEMANTIC_CANDIDATES = 1024  # entries scored exactly per query; the rest get an upper bound
+INDEX_FORMAT = 2
+_SWAP = threading.Lock()  # one index swap at a time in this process (serving and re-indexing)
 
 
 @dataclass(frozen=True)
@@ -41,16 +47,48 @@ class Candidate:
     lexical: float
 
 
-def fingerprint(phrasings: list[Phrasing]) -> str:
-    """Identity of a phrasing set: an index built for another set is stale."""
+@dataclass(frozen=True)
+class OutOfScopeMatch:
+    """The reject class's score for a message (same fusion as an FAQ's) and its nearest example."""
+
+    score: float
+    semantic: float
+    lexical: float
+    example: str
+    exact: bool = False  # the message is an example itself (case and spacing aside)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The best FAQs for a message, and how close it is to the out-of-scope examples."""
+
+    candidates: list[Candidate]
+    out_of_scope: OutOfScopeMatch | None  # None: no out-of-scope example is indexed
+
+
+def fingerprint(phrasings: list[Phrasing], out_of_scope: list[str]) -> str:
+    """Identity of what is indexed: an index built for anything else is stale."""
     digest = hashlib.sha256()
     for phrasing in sorted(phrasings, key=lambda p: (p.faq_id, p.text)):
         digest.update(f"{phrasing.faq_id}\t{phrasing.text}\n".encode())
+    for text in sorted(out_of_scope):
+        digest.update(f"-\t{text}\n".encode())
     return digest.hexdigest()
 
 
+def _index(vectors: np.ndarray) -> faiss.Index:
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
 class Matcher:
-    """Ranks FAQs for a message by w x semantic + (1 - w) x lexical, best phrasing per FAQ."""
+    """Ranks FAQs for a message by w x semantic + (1 - w) x lexical, best phrasing per FAQ.
+
+    The out-of-scope examples form one more column, scored the same way; it is never ranked
+    among the FAQs but reported beside them. Their TF-IDF is fitted apart from the phrasings',
+    so adding or removing an example never changes an FAQ's score.
+    """
 
     def __init__(
         self,
@@ -59,70 +97,197 @@ class Matcher:
         semantic_index: faiss.Index,
         lexical_index: LexicalIndex,
         semantic_weight: float = 1.0,
+        out_of_scope: list[str] | None = None,
+        reject_lexical_index: LexicalIndex | None = None,
     ) -> None:
         self.encoder = encoder
         self.phrasings = phrasings
+        self.out_of_scope = list(out_of_scope or [])
         self.semantic_index = semantic_index
         self.lexical_index = lexical_index
+        self.reject_lexical_index = reject_lexical_index
+        if self.out_of_scope and reject_lexical_index is None:
+            raise ValueError("out-of-scope examples need their own lexical index")
         self.semantic_weight = semantic_weight
         self.faq_ids = np.array(sorted({p.faq_id for p in phrasings}), dtype=np.int64)
         column_of = {int(faq_id): col for col, faq_id in enumerate(self.faq_ids)}
-        self._column = np.array([column_of[p.faq_id] for p in phrasings], dtype=np.int64)
-        self.fingerprint = fingerprint(phrasings)
+        reject_column = len(self.faq_ids)  # one past the FAQs
+        self._column = np.array(
+            [column_of[p.faq_id] for p in phrasings] + [reject_column] * len(self.out_of_scope),
+            dtype=np.int64,
+        )
+        self.fingerprint = fingerprint(phrasings, self.out_of_scope)
+        self._example_keys = {normalise_key(text) for text in self.out_of_scope}
+
+    @property
+    def texts(self) -> list[str]:
+        """Every indexed text, in index order: the FAQ phrasings, then the examples."""
+        return [p.text for p in self.phrasings] + self.out_of_scope
 
     @classmethod
     def build(
-        cls, encoder: Encoder, phrasings: list[Phrasing], semantic_weight: float = 1.0
+        cls,
+        encoder: Encoder,
+        phrasings: list[Phrasing],
+        semantic_weight: float = 1.0,
+        out_of_scope: list[str] | None = None,
+        reuse: dict[str, np.ndarray] | None = None,
     ) -> Matcher:
+        """Embed and index everything; texts found in `reuse` keep their vectors (no encoding)."""
         if not phrasings:
             raise ValueError("nothing to index: there are no active FAQs")
-        vectors = encoder.encode([p.text for p in phrasings])
-        index = faiss.IndexFlatIP(vectors.shape[1])
-        index.add(vectors)
-        lexical = LexicalIndex.build([p.text for p in phrasings])
-        return cls(encoder, phrasings, index, lexical, semantic_weight)
+        texts = [p.text for p in phrasings] + list(out_of_scope or [])
+        reuse = reuse or {}
+        missing = sorted({t for t in texts if t not in reuse})
+        fresh = dict(zip(missing, encoder.encode(missing), strict=True)) if missing else {}
+        vectors = np.stack([reuse[t] if t in reuse else fresh[t] for t in texts])
+        return cls(
+            encoder,
+            phrasings,
+            _index(vectors),
+            LexicalIndex.build([p.text for p in phrasings]),
+            semantic_weight,
+            out_of_scope,
+            LexicalIndex.build(list(out_of_scope)) if out_of_scope else None,
+        )
+
+    def vectors(self) -> dict[str, np.ndarray]:
+        """Indexed text -> its stored vector, for a rebuild that should not re-encode them."""
+        stored = self.semantic_index.reconstruct_n(0, self.semantic_index.ntotal)
+        return dict(zip(self.texts, stored, strict=True))
+
+    def _columns(
+        self, vectors: np.ndarray, lexical: np.ndarray | None, n_rows: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Best semantic and lexical score per column (FAQs + reject), and the dense semantic."""
+        n_columns = len(self.faq_ids) + 1
+        rows = np.arange(n_rows)[:, None]
+        total = self.semantic_index.ntotal
+        k = min(total, SEMANTIC_CANDIDATES)
+        similarities, ids = self.semantic_index.search(vectors, k)
+        floor = similarities[:, -1:] if k < total else np.full((n_rows, 1), -1.0)
+        per_entry = np.broadcast_to(floor.astype(np.float32), (n_rows, total)).copy()
+        per_entry[rows, ids] = similarities
+        semantic = np.full((n_rows, n_columns), -1.0, dtype=np.float32)
+        np.maximum.at(semantic, (rows, self._column[None, :]), per_entry)
+        lexical_columns = np.zeros((n_rows, n_columns), dtype=np.float32)
+        if lexical is not None:
+            np.maximum.at(lexical_columns, (rows, self._column[None, :]), lexical)
+        return semantic, lexical_columns, per_entry
+
+    def _lexical(self, texts: list[str]) -> np.ndarray:
+        """Lexical similarity of each text to every indexed entry, in index order."""
+        scores = self.lexical_index.scores(texts)
+        if self.reject_lexical_index is None:
+            return scores
+        return np.concatenate([scores, self.reject_lexical_index.scores(texts)], axis=1)
+
+    def _score(
+        self, vectors: np.ndarray, texts: list[str], lexical: bool
+    ) -> tuple[ScoreMatrix, np.ndarray, np.ndarray | None]:
+        per_lexical = self._lexical(texts) if lexical else None
+        semantic, lexical_columns, per_semantic = self._columns(vectors, per_lexical, len(texts))
+        n = len(self.faq_ids)
+        has_reject = bool(self.out_of_scope)
+        scores = ScoreMatrix(
+            self.faq_ids,
+            semantic[:, :n],
+            lexical_columns[:, :n],
+            semantic[:, n] if has_reject else None,
+            lexical_columns[:, n] if has_reject else None,
+        )
+        return scores, per_semantic, per_lexical
 
     def score_matrix(self, texts: list[str], lexical: bool = True) -> ScoreMatrix:
-        """Best semantic and lexical score of every FAQ for each text (lexical 0 if skipped)."""
-        n_rows, n_faqs = len(texts), len(self.faq_ids)
-        rows = np.arange(n_rows)[:, None]
-        k = min(self.semantic_index.ntotal, SEMANTIC_CANDIDATES)
-        similarities, ids = self.semantic_index.search(self.encoder.encode(texts), k)
-        floor = similarities[:, -1:] if k < self.semantic_index.ntotal else -1.0
-        semantic = np.broadcast_to(np.asarray(floor, dtype=np.float32), (n_rows, n_faqs)).copy()
-        np.maximum.at(semantic, (rows, self._column[ids]), similarities)
+        """Best semantic and lexical score of every FAQ, and of the out-of-scope examples.
 
-        lexical_scores = np.zeros((n_rows, n_faqs), dtype=np.float32)
-        if lexical:
-            per_phrasing = self.lexical_index.scores(texts)
-            np.maximum.at(lexical_scores, (rows, self._column[None, :]), per_phrasing)
-        return ScoreMatrix(self.faq_ids, semantic, lexical_scores)
+        Lexical scores are 0 when skipped. An entry beyond the SEMANTIC_CANDIDATES nearest
+        gets the last candidate's similarity, an upper bound.
+        """
+        return self._score(self.encoder.encode(texts), texts, lexical)[0]
+
+    def held_out_scores(self, folds: np.ndarray) -> ScoreMatrix:
+        """Scores of the out-of-scope examples themselves, each against an index without its fold.
+
+        An indexed example would find itself (score 1) and say nothing about a new message;
+        each fold is scored against the other folds' examples and every FAQ phrasing instead,
+        with its stored vector and the examples' TF-IDF refitted without it.
+        """
+        stored = self.semantic_index.reconstruct_n(0, self.semantic_index.ntotal)
+        first = len(self.phrasings)
+        folds = np.asarray(folds)
+        parts: list[ScoreMatrix] = []
+        order: list[np.ndarray] = []
+        for fold in np.unique(folds):
+            held = np.flatnonzero(folds == fold)
+            kept = [t for i, t in enumerate(self.out_of_scope) if folds[i] != fold]
+            rest = Matcher(
+                self.encoder,
+                self.phrasings,
+                _index(np.delete(stored, first + held, axis=0)),
+                self.lexical_index,
+                self.semantic_weight,
+                kept,
+                LexicalIndex.build(kept) if kept else None,
+            )
+            texts = [self.out_of_scope[i] for i in held]
+            parts.append(rest._score(stored[first + held], texts, lexical=True)[0])
+            order.append(held)
+        stacked = ScoreMatrix.stack(parts)
+        inverse = np.argsort(np.concatenate(order))
+        return stacked.subset(inverse)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-length vectors of `texts` from the served encoder (cosine = dot product)."""
         return self.encoder.encode(texts)
 
-    def rank_many(self, texts: list[str], k: int = 3) -> list[list[Candidate]]:
-        """The k best FAQs for each message, best first, in one encoding pass."""
+    def assess_many(self, texts: list[str], k: int = 3) -> list[Assessment]:
+        """The k best FAQs and the reject class's score for each message, one encoding pass."""
         if not texts:
             return []
-        scores = self.score_matrix(texts, lexical=self.semantic_weight < 1.0)
-        fused = scores.fused(self.semantic_weight)
-        ranked = []
+        weight = self.semantic_weight
+        scores, per_semantic, per_lexical = self._score(
+            self.encoder.encode(texts), texts, lexical=weight < 1.0
+        )
+        fused = scores.fused(weight)
+        reject = scores.reject_fused(weight)
+        first = len(self.phrasings)
+        assessed = []
         for row in range(len(texts)):
             top = np.argsort(-fused[row], kind="stable")[:k]
-            ranked.append(
-                [
-                    Candidate(
-                        faq_id=int(self.faq_ids[col]),
-                        score=float(fused[row, col]),
-                        semantic=float(scores.semantic[row, col]),
-                        lexical=float(scores.lexical[row, col]),
-                    )
-                    for col in top
-                ]
-            )
-        return ranked
+            candidates = [
+                Candidate(
+                    faq_id=int(self.faq_ids[col]),
+                    score=float(fused[row, col]),
+                    semantic=float(scores.semantic[row, col]),
+                    lexical=float(scores.lexical[row, col]),
+                )
+                for col in top
+            ]
+            match = None
+            if self.out_of_scope and scores.reject_semantic is not None:
+                example_lexical = (
+                    per_lexical[row, first:] if per_lexical is not None else np.zeros(1)
+                )
+                nearest = int(
+                    np.argmax(weight * per_semantic[row, first:] + (1 - weight) * example_lexical)
+                )
+                match = OutOfScopeMatch(
+                    score=float(reject[row]),
+                    semantic=float(scores.reject_semantic[row]),
+                    lexical=float(scores.reject_lexical[row]),
+                    example=self.out_of_scope[nearest],
+                    exact=normalise_key(texts[row]) in self._example_keys,
+                )
+            assessed.append(Assessment(candidates, match))
+        return assessed
+
+    def assess(self, text: str, k: int = 3) -> Assessment:
+        return self.assess_many([text], k)[0]
+
+    def rank_many(self, texts: list[str], k: int = 3) -> list[list[Candidate]]:
+        """The k best FAQs for each message, best first, in one encoding pass."""
+        return [assessment.candidates for assessment in self.assess_many(texts, k)]
 
     def rank(self, text: str, k: int = 3) -> list[Candidate]:
         """The k best FAQs for one message, best first."""
@@ -148,25 +313,37 @@ class Matcher:
         staging = Path(tempfile.mkdtemp(prefix=".index-", dir=directory.parent))
         faiss.write_index(self.semantic_index, str(staging / "semantic.faiss"))
         self.lexical_index.save(staging / "lexical.pkl")
+        if self.reject_lexical_index is not None:
+            self.reject_lexical_index.save(staging / "reject_lexical.pkl")
         manifest = {
             "format": INDEX_FORMAT,
             "fingerprint": self.fingerprint,
             "phrasings": [[p.faq_id, p.text] for p in self.phrasings],
+            "out_of_scope": self.out_of_scope,
         }
         (staging / "phrasings.json").write_text(json.dumps(manifest, ensure_ascii=False))
-        retired = None
-        if directory.exists():
-            retired = directory.with_name(f".retired-{directory.name}-{os.getpid()}")
-            os.replace(directory, retired)
-        os.replace(staging, directory)
-        if retired is not None:
-            shutil.rmtree(retired, ignore_errors=True)
+        with _SWAP:
+            retired = None
+            if directory.exists():
+                retired = directory.with_name(f".retired-{directory.name}-{os.getpid()}")
+                os.replace(directory, retired)
+            os.replace(staging, directory)
+            if retired is not None:
+                shutil.rmtree(retired, ignore_errors=True)
 
     @classmethod
     def load(
-        cls, directory: Path, encoder: Encoder, expected: list[Phrasing], semantic_weight: float
+        cls,
+        directory: Path,
+        encoder: Encoder,
+        expected: list[Phrasing] | None,
+        semantic_weight: float,
+        out_of_scope: list[str] | None = None,
     ) -> Matcher | None:
-        """The saved index if it was built for exactly these phrasings, else None."""
+        """The saved index if it was built for exactly these phrasings and examples, else None.
+
+        `expected` None accepts whatever was saved (a rebuild reusing its vectors).
+        """
         manifest_path = Path(directory) / "phrasings.json"
         if not manifest_path.is_file():
             return None
@@ -174,12 +351,19 @@ class Matcher:
             manifest = json.loads(manifest_path.read_text())
             if manifest.get("format") != INDEX_FORMAT:
                 return None
-            if manifest["fingerprint"] != fingerprint(expected):
+            wanted = None if expected is None else fingerprint(expected, out_of_scope or [])
+            if wanted is not None and manifest["fingerprint"] != wanted:
                 return None
             phrasings = [Phrasing(int(faq_id), text) for faq_id, text in manifest["phrasings"]]
             semantic = faiss.read_index(str(Path(directory) / "semantic.faiss"))
             lexical = LexicalIndex.load(Path(directory) / "lexical.pkl")
+            examples = manifest["out_of_scope"]
+            reject_lexical = (
+                LexicalIndex.load(Path(directory) / "reject_lexical.pkl") if examples else None
+            )
+            return cls(
+                encoder, phrasings, semantic, lexical, semantic_weight, examples, reject_lexical
+            )
         except Exception:  # a damaged index is rebuilt, never served
             logger.warning("index in %s is unreadable; rebuilding", directory, exc_info=True)
             return None
-        return cls(encoder, phrasings, semantic, lexical, semantic_weight)

@@ -1,4 +1,6 @@
-"""The database schema: FAQs, their phrasings, what users asked, and model versions."""
+"""The database schema: FAQs, their phrasings, out-of-scope examples, what users asked, and
+model versions.
+"""
 
 from __future__ import annotations
 
@@ -93,6 +95,9 @@ class QueryLog(Base):
     )
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     fallback: Mapped[bool] = mapped_column(Boolean, index=True)
+    fallback_rule: Mapped[str | None] = mapped_column(
+        String(20), nullable=True
+    )  # threshold | reject_class: which rule sent the message to the fallback
     model_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("model_version.id", ondelete="SET NULL"), nullable=True
     )
@@ -100,10 +105,22 @@ class QueryLog(Base):
     delivery: Mapped[str | None] = mapped_column(String(20), nullable=True)
     review_status: Mapped[str] = mapped_column(
         String(20), default="new", server_default="new", index=True
-    )  # new | attached | created | ignored: what an admin did with it
+    )  # new | attached | created | ignored | out_of_scope: what an admin did
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
     )
+
+
+class OutOfScopeExample(Base):
+    """A message the bot must not answer; approved ones form the matcher's reject class."""
+
+    __tablename__ = "out_of_scope_example"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(String(1000))
+    source: Mapped[str] = mapped_column(String(50), default="admin", index=True)
+    approved: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class ModelVersion(Base):
@@ -120,6 +137,9 @@ class ModelVersion(Base):
     threshold: Mapped[float] = mapped_column(Float)
     semantic_weight: Mapped[float] = mapped_column(Float, default=1.0)
     margin: Mapped[float] = mapped_column(Float, default=0.0)
+    # the reject class overrides an answer when the nearest out-of-scope example leads the
+    # best FAQ by at least this much; None: it never does
+    reject_margin: Mapped[float | None] = mapped_column(Float, nullable=True)
     index_revision: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

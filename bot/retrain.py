@@ -19,16 +19,16 @@ from bot.catalog import training_examples
 from bot.encoders import SentenceEncoder
 from bot.evaluation_set import EvaluationSet
 from bot.evaluation_set import calibrate_and_measure
-from bot.evaluation_set import measure
+from bot.evaluation_set import calibration_data
 from bot.indexing import matcher_for
 from bot.matcher import Matcher
 from bot.models import ModelVersion
+from bot.out_of_scope import approved_texts
 from bot.versions import activate
 from bot.versions import active_version
 from bot.versions import models_dir
 from bot.versions import next_version_name
 from bot.versions import prune_versions
-from bot.versions import served_threshold
 from bot.versions import write_metrics
 from bot.versions import write_model_card
 from training.recipes import FaqRetrievalSet
@@ -39,8 +39,10 @@ from training.trainer import TrainingResult
 
 logger = logging.getLogger(__name__)
 VERSION_METRICS = ("fine_tuned", "training", "eval", "eval_before", "promotion")
-# The figures a retrain report shows before and after (CLI and admin alike).
-COMPARED_METRICS = ("accuracy_at_1", "accuracy_at_3", "mrr", "oos_recall", "overall_accuracy")
+# The figures a retrain report shows before and after (CLI and admin alike), each
+# cross-validated (`<key>_cv`, the headline) and in-sample.
+COMPARED_METRICS = ("accuracy_at_1", "oos_recall", "overall_accuracy", "cost")
+_EPSILON = 1e-9  # figures equal up to float noise count as equal
 
 
 class RetrainError(RuntimeError):
@@ -79,31 +81,65 @@ class RetrainReport:
         }
 
 
+def _guard_figure(figures: dict[str, Any], key: str) -> tuple[str, float]:
+    """The cross-validated figure, or the in-sample one where the file is too small for folds."""
+    value = figures.get(f"{key}_cv")
+    return (f"{key}_cv", value) if value is not None else (key, figures[key])
+
+
 def promotion_decision(
     active: dict[str, Any] | None, candidate: dict[str, Any], tolerance: float, force: bool
 ) -> dict[str, Any]:
-    """Activate only a candidate that is not worse than the active version, unless forced.
+    """Activate a candidate only if it is not worse than the active version, unless forced.
 
-    Both are scored the same way: weight and threshold calibrated on the same evaluation file.
+    Not worse: its cross-validated mean cost is not higher, and its cross-validated
+    out-of-scope recall is at most `tolerance` lower. Both versions are measured the same way:
+    calibrated on the same evaluation file and out-of-scope examples.
     """
-    candidate_score = candidate["overall_accuracy"]
-    active_score = active["overall_accuracy"] if active else None
-    not_worse = active_score is None or candidate_score >= active_score - tolerance
-    if force and not not_worse:
-        reason = "forced"
-    elif active_score is None:
+    cost_key, candidate_cost = _guard_figure(candidate, "cost")
+    recall_key, candidate_recall = _guard_figure(candidate, "oos_recall")
+    checks = []
+    if active is not None:
+        active_cost = _guard_figure(active, "cost")[1]
+        active_recall = _guard_figure(active, "oos_recall")[1]
+        checks = [
+            {
+                "metric": cost_key,
+                "candidate": candidate_cost,
+                "active": active_cost,
+                "tolerance": 0.0,
+                "passed": candidate_cost <= active_cost + _EPSILON,
+                "failure": "costs more than the active version",
+            },
+            {
+                "metric": recall_key,
+                "candidate": candidate_recall,
+                "active": active_recall,
+                "tolerance": tolerance,
+                "passed": candidate_recall >= active_recall - tolerance - _EPSILON,
+                "failure": f"out-of-scope recall drops by more than {tolerance:g}",
+            },
+        ]
+    failures = [check["failure"] for check in checks if not check["passed"]]
+    if active is None:
         reason = "no active version"
-    elif not_worse:
+    elif not failures:
         reason = "not worse than the active version"
     else:
-        reason = "worse than the active version"
+        reason = ("forced, although it " if force else "") + " and ".join(failures)
     return {
-        "activated": bool(force or not_worse),
+        "activated": bool(force or not failures),
         "reason": reason,
-        "metric": "overall_accuracy",
-        "active": active_score,
-        "candidate": candidate_score,
+        "metric": cost_key,
+        "active": checks[0]["active"] if checks else None,
+        "candidate": candidate_cost,
+        "oos_recall": {
+            "metric": recall_key,
+            "active": checks[1]["active"] if checks else None,
+            "candidate": candidate_recall,
+        },
         "tolerance": tolerance,
+        "checks": checks,
         "forced": force,
     }
 
@@ -121,9 +157,10 @@ def retrain(
 ) -> RetrainReport:
     """Train from the base model with `recipe`; activate the result if not worse.
 
-    The default recipe (mnrl) trains on the database's pairs; every recipe's model is indexed,
-    calibrated and judged on the FAQ evaluation file. The new version is always saved; `force`
-    activates it even when it scores worse.
+    The default recipe (mnrl) trains on the database's pairs, with the out-of-scope examples as
+    extra negatives; every recipe's model is indexed (reject class included), calibrated and
+    judged on the FAQ evaluation file and the out-of-scope examples, cross-validated. The new
+    version is always saved; `force` activates it even when it scores worse.
 
     `progress` is told each phase's name; `callbacks` (transformers TrainerCallbacks) see
     every training step. Both exist for the admin UI's progress display.
@@ -134,26 +171,20 @@ def retrain(
     recipe = recipe or Recipe()
     base_model = base_model or app.config["BOT_BASE_MODEL"]
     eval_file = app.config["BOT_EVAL_FILE"]
+    wrong_cost = app.config["BOT_WRONG_ANSWER_COST"]
     try:
         evaluation = EvaluationSet.load(session, eval_file)
         examples = training_examples(session)
         phrasings = indexed_phrasings(session)
+        out_of_scope = approved_texts(session)
         active = active_version(session)
         active_matcher = matcher_for(session, active) if active is not None else None
     except Exception as exc:
         raise RetrainError(f"cannot start retraining: {exc}") from exc
     before: dict[str, Any] = {}
-    active_calibrated: dict[str, Any] | None = None
     report_phase("measuring the serving model")
-    if active_matcher is not None:
-        active_scores = evaluation.scores(active_matcher)
-        before = measure(
-            active_scores,
-            evaluation.expected,
-            active_matcher.semantic_weight,
-            served_threshold(app.config, active),
-        )
-        active_calibrated = calibrate_and_measure(active_scores, evaluation.expected)[1]
+    if active_matcher is not None:  # calibrated as the candidate will be: like for like
+        before = calibrate_and_measure(calibration_data(active_matcher, evaluation), wrong_cost)[1]
 
     root = models_dir(app)
     root.mkdir(parents=True, exist_ok=True)
@@ -171,10 +202,15 @@ def retrain(
             config,
             faq_set=faq_set,
             callbacks=callbacks,
+            out_of_scope=out_of_scope,
         )
         report_phase("building the index and calibrating")
-        matcher = Matcher.build(SentenceEncoder(str(staging / "model")), phrasings)
-        calibration, after = calibrate_and_measure(evaluation.scores(matcher), evaluation.expected)
+        matcher = Matcher.build(
+            SentenceEncoder(str(staging / "model")), phrasings, out_of_scope=out_of_scope
+        )
+        calibration, after = calibrate_and_measure(
+            calibration_data(matcher, evaluation), wrong_cost
+        )
         matcher.semantic_weight = calibration.semantic_weight
         matcher.save(staging / "index")
         name = next_version_name(session, root)
@@ -187,7 +223,7 @@ def retrain(
             "eval_before": before,
             "eval": after,
             "promotion": promotion_decision(
-                active_calibrated, after, app.config["BOT_PROMOTION_TOLERANCE"], force
+                before or None, after, app.config["BOT_PROMOTION_TOLERANCE"], force
             ),
         }
         write_metrics(staging, record)
@@ -207,6 +243,7 @@ def retrain(
             threshold=calibration.threshold,
             semantic_weight=calibration.semantic_weight,
             margin=after["margin"],
+            reject_margin=calibration.reject_margin,
         )
         session.add(version)
         session.flush()

@@ -22,18 +22,22 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import selectinload
 
 from bot.catalog import foreign_phrasings
+from bot.catalog import phrasing_keys
 from bot.catalog import phrasing_owners
 from bot.csv_io import MAX_MESSAGE_CHARS
 from bot.csv_io import MAX_QUESTION_CHARS
 from bot.matcher import Matcher
 from bot.models import AlternateQuestion
 from bot.models import Faq
+from bot.models import OutOfScopeExample
 from bot.models import QueryLog
 from bot.models import TrainingPair
+from bot.out_of_scope import add_examples
 from training.tabular import normalise_key
 
 TEST_CHANNEL = "admin-test"  # the test panel's messages: never in the inbox or the dashboard
-INBOX_SOURCE = "inbox"  # TrainingPair.source for pairs made from users' messages
+INBOX_SOURCE = "inbox"  # source of pairs and out-of-scope examples made from users' messages
+OUT_OF_SCOPE_STATUS = "out_of_scope"  # QueryLog.review_status: "not our topic"
 
 
 class InboxError(ValueError):
@@ -105,6 +109,15 @@ def telegram_picks() -> Select[tuple[TrainingPair]]:
         .where(TrainingPair.source == "telegram", TrainingPair.approved.is_(False))
         .options(selectinload(TrainingPair.faq))
         .order_by(TrainingPair.created_at.desc(), TrainingPair.id.desc())
+    )
+
+
+def pending_out_of_scope() -> Select[tuple[OutOfScopeExample]]:
+    """Telegram "none of these" messages that wait for an admin before the bot refuses them."""
+    return (
+        select(OutOfScopeExample)
+        .where(OutOfScopeExample.source == "telegram", OutOfScopeExample.approved.is_(False))
+        .order_by(OutOfScopeExample.created_at.desc(), OutOfScopeExample.id.desc())
     )
 
 
@@ -216,6 +229,27 @@ def finish_created_faq(session: Session, faq: Faq, ids: list[int]) -> None:
     _add_pairs(session, faq, [t for t in texts if len(t) <= MAX_MESSAGE_CHARS])
     for query in queries:
         query.review_status = "created"
+
+
+def mark_out_of_scope(session: Session, queries: list[QueryLog]) -> int:
+    """ "Not our topic": the messages become approved out-of-scope examples; the caller commits
+    and re-indexes, after which the reject class refuses them (no retraining).
+
+    Returns how many examples are new. A message that is an FAQ's phrasing is refused.
+    """
+    if not queries:
+        raise InboxError("none of the selected messages is waiting for review any more")
+    texts = Cluster(queries[0].text, queries).texts
+    keys = phrasing_keys(session)
+    for text in texts:
+        if normalise_key(text) in keys:
+            raise InboxError(f"{text!r} is a phrasing of FAQ #{keys[normalise_key(text)]}")
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise InboxError(f"out-of-scope examples are at most {MAX_MESSAGE_CHARS} characters")
+    added = add_examples(session, texts, INBOX_SOURCE, approved=True)
+    for query in queries:
+        query.review_status = OUT_OF_SCOPE_STATUS
+    return added
 
 
 def ignore(queries: list[QueryLog]) -> None:

@@ -29,6 +29,7 @@ from bot.metrics import SERVED_VERSION
 from bot.models import ModelVersion
 from bot.versions import active_version
 from bot.versions import served_margin
+from bot.versions import served_reject_margin
 from bot.versions import served_threshold
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class ServingModel:
     matcher: Matcher | None
     threshold: float
     margin: float
+    reject_margin: float | None = None
 
 
 class Serving:
@@ -188,6 +190,7 @@ class Serving:
             matcher=matcher_for(session, version),
             threshold=served_threshold(self.app.config, version),
             margin=served_margin(self.app.config, version),
+            reject_margin=served_reject_margin(self.app.config, version),
         )
 
     def _swap(self, model: ServingModel) -> None:

@@ -38,6 +38,12 @@ def served_margin(config: Mapping[str, Any], version: ModelVersion) -> float:
     return version.margin if override is None else float(override)
 
 
+def served_reject_margin(config: Mapping[str, Any], version: ModelVersion) -> float | None:
+    """The reject margin in force: BOT_REJECT_MARGIN overrides the calibrated one."""
+    override = config["BOT_REJECT_MARGIN"]
+    return version.reject_margin if override is None else float(override)
+
+
 def _version_number(name: str) -> int | None:
     return int(name[1:]) if name[:1] == "v" and name[1:].isdigit() else None
 

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from bot.db import new_session
 from bot.jobs import work
 from bot.models import Faq
+from bot.models import OutOfScopeExample
 from bot.models import QueryLog
 from bot.models import TrainingPair
 
@@ -38,6 +39,7 @@ UNANSWERED = [
     "kok aplikasinya lemot banget",
     "kok aplikasinya lemot banget",
     "kok aplikasinya lemot banget",
+    "bisa pesen tiket pesawat lewat sini?",
 ]
 
 
@@ -168,6 +170,42 @@ def test_admin_journey_in_a_real_browser(admin_app, browser):
                 select(TrainingPair.text).join(Faq).where(Faq.question == NEW_QUESTION)
             ).all()
         assert "min bisa sambungin ke dana gak" in texts
+        settle(admin_app)
+
+        # Not our topic: the message joins the reject class (indexed before the page returns).
+        tickets = page.locator("section.cluster", has_text="tiket pesawat")
+        tickets.locator("button:has-text('Not our topic')").click()
+        page.wait_for_selector(".flash.ok")
+        assert "Not our topic: 1 message(s)" in page.locator(".flash.ok").inner_text()
+        assert page.locator("section.cluster", has_text="tiket pesawat").count() == 0
+
+        # The Out of scope page lists it; search, then add one by hand.
+        page.click("nav >> text=Out of scope")
+        page.fill("input[name=q]", "pesen tiket pesawat")
+        page.click("button:has-text('Filter')")
+        rows = page.locator("table.out-of-scope tbody tr")
+        assert rows.count() == 1 and "inbox" in rows.first.inner_text()
+        page.click("text=New example")
+        page.fill("#text", "Apa itu mode mewah?")  # an FAQ's own question: refused
+        page.click("button:has-text('Save')")
+        assert "is a phrasing of FAQ #" in page.locator(".field .error").inner_text()
+        page.fill("#text", "top up diamond mobile legends murah dmn")
+        page.click("button:has-text('Save')")
+        page.wait_for_selector(".flash.ok")
+        assert "Out-of-scope example added" in page.locator(".flash.ok").inner_text()
+        screenshot(page, "out-of-scope")
+        with new_session(admin_app) as session:
+            sources = dict(
+                session.execute(
+                    select(OutOfScopeExample.text, OutOfScopeExample.source).where(
+                        OutOfScopeExample.source.in_(["inbox", "admin"])
+                    )
+                ).all()
+            )
+        assert sources == {
+            "bisa pesen tiket pesawat lewat sini?": "inbox",
+            "top up diamond mobile legends murah dmn": "admin",
+        }
         settle(admin_app)
 
         page.click("nav >> text=Dashboard")

@@ -50,12 +50,21 @@ def test_a_job_trains_activates_and_reports_progress_and_metrics(admin_app, admi
     page = admin.get("/admin/retrain").get_data(as_text=True)
     assert "Created <strong>v2</strong>" in page
     before, after = state["result"]["before"], state["result"]["after"]
-    for key in ("accuracy_at_1", "overall_accuracy"):  # the job's own figures, before -> after
+    for key in ("accuracy_at_1", "oos_recall", "cost"):  # the job's own figures, before -> after
         row = re.search(
-            rf"<td>{key}</td><td class=\"num\">([^<]*)</td>\s*<td[^>]*>([^<]*)</td>", page
+            rf"<td>{key}</td><td class=\"num\">([^<]*)</td>\s*<td[^>]*>([^<]*)</td>"
+            r"\s*<td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td>",
+            page,
         )
         assert row is not None, key
-        assert row.groups() == (f"{before[key]:.3f}", f"{after[key]:.3f}")
+        assert row.groups() == (  # cross-validated first, then in-sample
+            f"{before[key + '_cv']:.3f}",
+            f"{after[key + '_cv']:.3f}",
+            f"{before[key]:.3f}",
+            f"{after[key]:.3f}",
+        )
+    for check in state["result"]["promotion"]["checks"]:
+        assert f"{check['metric']}: v2 {check['candidate']:.3f} vs active" in page
     settle(admin_app)
     reply = admin_app.test_client().post("/api/chat", json={"message": "Apa itu mode mewah?"})
     assert reply.get_json()["model_version"] == "v2"

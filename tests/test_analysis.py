@@ -127,10 +127,22 @@ def test_report_summary_states_the_served_and_the_best_calibration():
     assert summary["title"] == "Nightly"
     assert summary["threshold"] == 0.5 and summary["semantic_weight"] == 1.0
     assert summary["metrics"] == metrics(CASE, EXPECTED, 1.0, 0.5)
-    # at best 5 of 9 are right: rows 0, 1, 3 answered and 5, 6 sent to the fallback
-    # (0.55 < t <= 0.7), or 4 answered instead of 5 caught (0.3 < t <= 0.4)
-    assert summary["best_threshold_on_this_set"]["overall_accuracy"] == pytest.approx(5 / 9)
+    # a wrong answer costs 3: the cheapest threshold answers rows 0 and 1 only (0.7 < t <= 0.8)
+    # and refuses 5 in-scope rows (cost 5 of 9 rows); answering from 0.7 adds right row 3
+    # but wrong row 8 (+3 - 1), and lower thresholds add more wrong answers
+    best = summary["best_on_this_set"]
+    assert best["cost"] == pytest.approx(5 / 9)
+    assert best["threshold"] == pytest.approx(0.75)
+    assert best["overall_accuracy"] == pytest.approx(4 / 9)  # rows 0, 1 and fallbacks 5, 6
+    assert best["reject_margin"] is None and summary["reject_class"] is False
     assert summary["margin"] == calibrate_margin(CASE, EXPECTED, 1.0, 0.5)
+    assert summary["outcomes"]["in_scope"] == {
+        "answered_right": 3,
+        "answered_wrong": 3,
+        "threshold": 1,
+        "reject_class": 0,
+    }
+    assert [m["rule"] for m in summary["messages"]].count("threshold") == 2
     detail = summary["margin_detail"]
     assert detail["judged_messages"] == 6  # in-scope rows answered at 0.5: 0, 1, 2, 3, 7, 8
     assert detail["max_margin"] == MAX_MARGIN

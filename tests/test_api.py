@@ -44,8 +44,9 @@ def test_below_the_threshold_the_fallback_is_given_and_logged(make_app):
         "score": pytest.approx(body["score"]),
         "fallback": True,
         "model_version": "v1",
+        "fallback_rule": "threshold",
     }
-    assert [e.fallback for e in logged(app)] == [True]
+    assert [(e.fallback, e.fallback_rule) for e in logged(app)] == [(True, "threshold")]
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,9 @@ from sqlalchemy import select
 from bot.db import new_session
 from bot.models import Faq
 from bot.models import ModelVersion
+from bot.models import OutOfScopeExample
 from bot.models import QueryLog
+from training.evaluation import CV_METRICS
 from training.evaluation import HEADLINE_METRICS
 
 
@@ -17,9 +19,9 @@ def test_ask_json_prints_the_design_fields(app, runner):
     result = runner.invoke(args=["ask", "Apa itu mode normal?", "--json"])
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
-    assert set(body) == {"faq_id", "question", "answer", "score", "fallback"}
+    assert {"faq_id", "question", "answer", "score", "fallback"} <= set(body)
     assert body["question"] == "Apa itu mode normal?"
-    assert body["fallback"] is False
+    assert body["fallback"] is False and body["fallback_rule"] is None
     with new_session(app) as session:
         assert session.scalars(select(QueryLog.channel)).all() == ["cli"]
 
@@ -39,9 +41,13 @@ def test_chat_answers_each_line_until_exit(runner):
 def test_seed_is_idempotent(app, runner):
     result = runner.invoke(args=["seed"])
     assert result.exit_code == 0, result.output
-    assert "0 FAQs created, 30 updated, 0 training pairs added" in result.output
+    assert (
+        "0 FAQs created, 30 updated, 0 training pairs and 0 out-of-scope examples added"
+        in result.output
+    )
     with new_session(app) as session:
         assert session.query(Faq).count() == 30
+        assert session.query(OutOfScopeExample).count() == 330
 
 
 def test_import_rebuilds_the_index_so_a_new_faq_answers_without_retraining(app, runner, tmp_path):
@@ -63,11 +69,17 @@ def test_evaluate_json_reports_the_design_metrics(runner):
     result = runner.invoke(args=["evaluate", "faq_data/finbuddy_eval.csv", "--json"])
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
-    for key in ("n", *HEADLINE_METRICS, "weights"):
+    for key in ("n", *HEADLINE_METRICS, "weights", "reject_margin", "wrong_answer_cost"):
         assert key in figures
     assert figures["n"] == figures["n_in_scope"] + figures["n_out_of_scope"]
-    assert figures["n_out_of_scope"] >= 20 and figures["n_in_scope"] >= 60
+    assert figures["n_out_of_scope"] >= 60 and figures["n_in_scope"] >= 60
     assert 0 <= figures["accuracy_at_1"] <= figures["accuracy_at_3"] <= 1
+    for key in CV_METRICS:  # the cross-validated figures sit beside the served ones
+        assert 0 <= figures[f"{key}_cv"] <= 3, key
+    rejected = figures["rejected_by"]
+    fallbacks = sum(counts["out_of_scope"] for counts in rejected.values())
+    assert fallbacks == pytest.approx(figures["oos_recall"] * figures["n_out_of_scope"])
+    assert figures["wrong_answer_cost"] == 3.0
 
 
 def test_evaluate_rejects_a_file_with_unknown_questions(runner, tmp_path):
@@ -115,6 +127,8 @@ def test_calibrate_refits_weight_and_threshold_without_retraining(app, runner):
     assert after.index_revision == before.index_revision + 1
     assert after.threshold == pytest.approx(figures["threshold"])
     assert after.semantic_weight == pytest.approx(figures["weights"]["semantic"])
+    assert after.reject_margin == figures["reject_margin"]
+    assert figures["n_out_of_scope_examples"] == 330
     assert 0.0 <= figures["overall_accuracy_cv"] <= 1.0  # held-out folds: a separate figure
     stored = json.loads((Path(after.path) / "metrics.json").read_text())["eval"]
     assert stored["overall_accuracy_cv"] == figures["overall_accuracy_cv"]
@@ -136,10 +150,18 @@ def test_evaluate_report_writes_plots_and_a_summary(runner, tmp_path):
     )
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
-    for name in ("report.md", "report.json", "scores_histogram.png", "threshold_sweep.png"):
+    for name in ("report.md", "report.json", "scores_histogram.png", "reject_lead.png"):
         assert (report / name).is_file()
     assert (report / "scores_histogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((report / "report.json").read_text())
     assert summary["metrics"]["accuracy_at_1"] == pytest.approx(figures["accuracy_at_1"])
     assert len(summary["per_faq"]) == 30
-    assert "Kenapa dashboard saya kosong?" in (report / "report.md").read_text()
+    assert summary["cross_validated"]["cost_cv"] == pytest.approx(figures["cost_cv"])
+    rules = [m["rule"] for m in summary["messages"]]
+    assert len(rules) == figures["n"]
+    for rule, counts in figures["rejected_by"].items():
+        assert rules.count(rule) == counts["in_scope"] + counts["out_of_scope"]
+    markdown = (report / "report.md").read_text()
+    assert "Kenapa dashboard saya kosong?" in markdown
+    assert "## Fallbacks and the rule that gave them" in markdown
+    assert "## FAQs and the reject class" in markdown

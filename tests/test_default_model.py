@@ -42,14 +42,15 @@ README_ROW = "| multilingual-e5-small (default), before / after `flask retrain` 
 
 
 def readme_zero_shot_figures() -> dict[str, float]:
-    """acc@1 and oos_recall that the README's benchmark table claims before retraining.
+    """Cross-validated acc@1 and oos_recall the README's benchmark table claims before retraining.
 
-    The row reads `| name | acc@1 before / after | oos_recall before / after | ... |`.
+    The row reads `| name | acc@1 before / after | oos_recall before / after | ... |`, figures
+    cross-validated (the headline ones).
     """
     row = next(line for line in README.read_text().splitlines() if line.startswith(README_ROW))
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     before = [float(cell.split("/")[0]) for cell in cells[1:3]]
-    return {"accuracy_at_1": before[0], "oos_recall": before[1]}
+    return {"accuracy_at_1_cv": before[0], "oos_recall_cv": before[1]}
 
 
 def test_the_shipped_model_keeps_the_quality_the_readme_claims(default_app):
@@ -61,8 +62,8 @@ def test_the_shipped_model_keeps_the_quality_the_readme_claims(default_app):
     figures = json.loads(result.stdout)
     claimed = readme_zero_shot_figures()
     one_message = {
-        "accuracy_at_1": 1 / figures["n_in_scope"],
-        "oos_recall": 1 / figures["n_out_of_scope"],
+        "accuracy_at_1_cv": 1 / figures["n_in_scope"],
+        "oos_recall_cv": 1 / figures["n_out_of_scope"],
     }
     for key, value in claimed.items():
         assert abs(figures[key] - value) <= one_message[key] + 1e-9, (key, figures[key], value)

@@ -17,8 +17,11 @@ from bot.serving import serving
 
 pytestmark = pytest.mark.slow
 
-GOOD = ["--epochs", "3", "--lr", "2e-3", "--no-progress", "--json"]
+GOOD = ["--epochs", "5", "--lr", "5e-3", "--no-progress", "--json"]
 RUINED = ["--epochs", "1", "--lr", "5", "--no-progress", "--json"]  # lr 5 wrecks the encoder
+# The most one message can move a mean cost on the evaluation file is one wrong answer,
+# 3 / 160 (< 0.02): the guard's decisions below rest on differences of several messages.
+CLEAR = 0.04
 PROBES = ["Apa itu mode mewah?", "dashboard kosong knp", "gmn login di hp baru", "cuaca besok"]
 
 
@@ -60,11 +63,15 @@ def lifecycle(tmp_path_factory, tiny_bert, databases):  # noqa: ANN001, ANN201
 
 def test_the_guard_refuses_a_worse_model_and_keeps_serving(lifecycle):
     app, _runner, client, _v1, reports = lifecycle
+    promoted = reports["v2"]["promotion"]
     assert reports["v2"]["activated"] is True
+    assert promoted["reason"] == "not worse than the active version"
+    assert promoted["candidate"] < promoted["active"] - CLEAR  # cross-validated cost
     refused = reports["v3"]["promotion"]
     assert refused["activated"] is False
-    assert refused["reason"] == "worse than the active version"
-    assert refused["candidate"] < refused["active"]
+    assert refused["reason"].startswith("costs more than the active version")
+    assert refused["metric"] == "cost_cv"
+    assert refused["candidate"] > refused["active"] + CLEAR
     assert active_name(app) == "v2"
     assert {a[2] for a in answers(client)} == {"v2"}
     with new_session(app) as session:
@@ -90,9 +97,11 @@ def test_rollback_restores_the_previous_answers(lifecycle):
 
 
 def test_model_list_and_delete(lifecycle):
-    app, runner, _client, _v1, _reports = lifecycle
+    app, runner, _client, _v1, reports = lifecycle
     listing = runner.invoke(args=["model", "list"]).output
     assert "* v2" in listing and "  v1" in listing and "  v3" in listing
+    v2_row = next(line for line in listing.splitlines() if line.startswith("* v2"))
+    assert f" {reports['v2']['after']['cost_cv']:.3f} " in v2_row  # the headline figures
     refused = runner.invoke(args=["model", "delete", "v2"])
     assert refused.exit_code == 1 and "is active" in refused.output
     unknown = runner.invoke(args=["model", "delete", "v99"])
@@ -111,8 +120,15 @@ def test_every_version_has_a_model_card_with_its_metrics(lifecycle):
         v2 = session.scalars(select(ModelVersion).filter_by(name="v2")).one()
         card = (Path(v2.path) / "README.md").read_text()
     assert "base_model:" in card and "MultipleNegativesRankingLoss" in card
-    assert f"| accuracy_at_1 | {v2.metrics['eval']['accuracy_at_1']:.4f} |" in card
-    assert "`learning_rate`: 0.002" in card
+    figures = v2.metrics["eval"]
+    assert (
+        f"| accuracy_at_1 | {figures['accuracy_at_1_cv']:.4f} | {figures['accuracy_at_1']:.4f} |"
+        in card
+    )
+    assert f"| cost | {figures['cost_cv']:.4f} | {figures['cost']:.4f} |" in card
+    assert "Promotion: activated (not worse than the active version)." in card
+    assert "- oos_recall_cv: candidate" in card
+    assert "`learning_rate`: 0.005" in card
 
 
 def test_hot_swap_under_concurrent_requests_has_no_errors_and_no_mixed_model(lifecycle):

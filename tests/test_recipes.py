@@ -16,7 +16,9 @@ from bot.config import SHIPPED_DATA
 from bot.db import new_session
 from bot.models import ModelVersion
 from training.base_model import load_sentence_transformer
+from training.mnrl import MAX_OUT_OF_SCOPE_COLUMNS
 from training.mnrl import mine_hard_negatives
+from training.mnrl import out_of_scope_columns
 from training.trainer import AtLeastTwoNoDuplicatesBatchSampler
 from training.trainer import fit_batch_size
 
@@ -52,6 +54,7 @@ def small_finbuddy(directory: Path, n_faqs: int = N_FAQS, n_pairs: int | None = 
     evaluation = shipped("finbuddy_eval.csv")
     in_scope = [row for row in evaluation if row["question"] in questions]
     out_of_scope = [row for row in evaluation if not row["question"]][:4]
+    corpus = shipped("finbuddy_oos.csv")[::30]  # 11 examples over every category
     fields = ["question", "answer", "category", "alternates"]
     return {
         "BOT_SEED_FAQ_FILE": str(
@@ -69,6 +72,13 @@ def small_finbuddy(directory: Path, n_faqs: int = N_FAQS, n_pairs: int | None = 
                 directory / "eval.csv",
                 ["paraphrase", "question"],
                 [[r["paraphrase"], r["question"]] for r in in_scope + out_of_scope],
+            )
+        ),
+        "BOT_SEED_OOS_FILE": str(
+            write_csv(
+                directory / "oos.csv",
+                ["paraphrase", "question"],
+                [[r["paraphrase"], ""] for r in corpus],
             )
         ),
     }
@@ -174,6 +184,32 @@ def test_hard_negatives_turn_pairs_into_triplets(small_app):
     dataset = version_record(small_app, report["version"])[0]["training"]["dataset"]
     assert dataset["hard_negatives"] == 2
     assert dataset["n_triplets"] == 2 * dataset["n_pairs"]
+
+
+def test_out_of_scope_examples_join_every_batch_as_negatives(small_app):
+    report = retrain(small_app, "--hard-negatives", "1", *QUICK)
+    dataset = version_record(small_app, report["version"])[0]["training"]["dataset"]
+    assert dataset["out_of_scope_negatives"] == 11
+    assert dataset["out_of_scope_columns"] == 1  # more triplets than examples: one column
+    assert dataset["n_triplets"] == dataset["n_pairs"]
+    off = retrain(small_app, "--no-oos-negatives", *QUICK)
+    dataset = version_record(small_app, off["version"])[0]["training"]["dataset"]
+    assert "out_of_scope_negatives" not in dataset
+
+
+def test_out_of_scope_columns_deal_every_example_as_a_negative_only():
+    examples = [f"oos {i}" for i in range(7)]
+    columns = out_of_scope_columns(4, examples, seed=1)
+    assert list(columns) == ["out_of_scope_1", "out_of_scope_2"]  # 7 examples over 4 rows
+    assert all(len(column) == 4 for column in columns.values())
+    dealt = [text for column in columns.values() for text in column]
+    assert set(dealt) == set(examples)  # every example used (one of them twice)
+    assert columns == out_of_scope_columns(4, examples, seed=1)  # seeded
+    assert columns != out_of_scope_columns(4, examples, seed=2)
+    assert list(out_of_scope_columns(10, examples, seed=1)) == ["out_of_scope_1"]
+    many = out_of_scope_columns(2, [f"oos {i}" for i in range(50)], seed=1)
+    assert len(many) == MAX_OUT_OF_SCOPE_COLUMNS  # a cap on the cost of each step
+    assert out_of_scope_columns(4, [], seed=1) == {}
 
 
 def test_mined_negatives_are_other_faqs_questions(tiny_bert):
@@ -313,6 +349,7 @@ def test_a_malformed_data_file_is_rejected_whole_and_changes_nothing(small_app, 
     [
         (["--recipe", "cosine"], "needs a data file"),
         (["--hard-negatives", "2", "--recipe", "triplet", "--data", "{data}"], "mnrl recipe only"),
+        (["--oos-negatives", "--recipe", "triplet", "--data", "{data}"], "mnrl recipe only"),
         (["--loss", "cosent"], "trains with mnrl"),
         (["--data", "{data}"], "not a data file"),
     ],

@@ -21,8 +21,10 @@ from telegram_updates import callback_query
 from telegram_updates import message
 
 from bot import create_app
+from bot.answering import fallback_text
 from bot.db import new_session
 from bot.models import Faq
+from bot.models import OutOfScopeExample
 from bot.models import QueryLog
 from bot.models import TelegramOutbox
 from bot.models import TrainingPair
@@ -81,13 +83,13 @@ class Bot:
             self.app.config[key] = value
         self.runtime.close()
         self.runtime = self._fresh_runtime()
-        if {"BOT_THRESHOLD", "BOT_AMBIGUITY_MARGIN"} & config.keys():
+        if {"BOT_THRESHOLD", "BOT_AMBIGUITY_MARGIN", "BOT_REJECT_MARGIN"} & config.keys():
             serving(self.app).invalidate()
 
     def restore(self) -> None:
         self.runtime.close()
         self.app.config.update(self._saved)
-        if {"BOT_THRESHOLD", "BOT_AMBIGUITY_MARGIN"} & self._saved.keys():
+        if {"BOT_THRESHOLD", "BOT_AMBIGUITY_MARGIN", "BOT_REJECT_MARGIN"} & self._saved.keys():
             serving(self.app).invalidate()
 
     def post(self, update: Any, secret: str | None = SECRET, wait: bool = True, **kwargs: Any):  # noqa: ANN201
@@ -210,8 +212,9 @@ def test_ambiguous_question_offers_did_you_mean_and_the_pick_is_learned(bot, cap
     [offer] = bot.fake.sent_messages(5006)
     assert offer.params["text"] == texts.DID_YOU_MEAN
     keyboard = offer.json("reply_markup")
-    buttons = [row[0] for row in keyboard["inline_keyboard"]]
+    *buttons, none_of_these = [row[0] for row in keyboard["inline_keyboard"]]
     assert 2 <= len(buttons) <= 3
+    assert none_of_these["text"] == texts.NONE_OF_THESE
     assert all(len(button["callback_data"].encode()) <= 64 for button in buttons)
     with new_session(bot.app) as session:
         questions = dict(session.execute(select(Faq.question, Faq.id)).all())
@@ -232,6 +235,51 @@ def test_ambiguous_question_offers_did_you_mean_and_the_pick_is_learned(bot, cap
     # pressing again answers again but stores nothing new
     bot.post(callback_query(5006, chosen["callback_data"], keyboard))
     assert telegram_pairs(bot.app) == 1
+
+
+def pending_examples(app) -> list[tuple[str, str, bool]]:  # noqa: ANN001
+    with new_session(app) as session:
+        rows = session.scalars(
+            select(OutOfScopeExample).where(OutOfScopeExample.source == "telegram")
+        )
+        return [(e.text, e.source, e.approved) for e in rows]
+
+
+def test_none_of_these_gives_the_fallback_and_waits_for_an_admin(bot):
+    # every message answered, and every answer ambiguous: the buttons always come
+    bot.configure(BOT_AMBIGUITY_MARGIN=1.0, BOT_THRESHOLD=-1.0, BOT_REJECT_MARGIN=10.0)
+    asked = "mode sultan di bank sebelah apaan"
+    bot.post(message(5031, asked))
+    [offer] = bot.fake.sent_messages(5031)
+    keyboard = offer.json("reply_markup")
+    none_of_these = keyboard["inline_keyboard"][-1][0]
+    assert none_of_these["callback_data"].startswith("none:")
+    assert len(none_of_these["callback_data"].encode()) <= 64
+
+    bot.post(callback_query(5031, none_of_these["callback_data"], keyboard))
+    [ack] = bot.fake.calls_to("answerCallbackQuery")
+    assert ack.params["text"] == texts.NONE_THANKS
+    [reply] = bot.texts_to(5031)[1:]
+    with new_session(bot.app) as session:
+        fallback = fallback_text(session, bot.app.config["BOT_FALLBACK_TEXT"])
+    assert reply == fallback and "• " in reply  # the fallback, with example topics
+    assert pending_examples(bot.app) == [(asked, "telegram", False)]
+
+    # unapproved: the reject class does not know it, so asking again still gets buttons
+    bot.post(message(5031, asked))
+    assert bot.fake.sent_messages(5031)[-1].params["text"] == texts.DID_YOU_MEAN
+    bot.post(callback_query(5031, none_of_these["callback_data"], keyboard))
+    assert pending_examples(bot.app) == [(asked, "telegram", False)]  # stored once
+
+
+@pytest.mark.parametrize("data", ["none:1:000000000000", "none:1", "none:x:abc", "none:1:2:3"])
+def test_forged_none_of_these_data_stores_nothing(bot, data):
+    before = pending_examples(bot.app)
+    bot.post(callback_query(5032, data, {"inline_keyboard": []}))
+    [ack] = bot.fake.calls_to("answerCallbackQuery")
+    assert ack.params["text"] == texts.PICK_EXPIRED
+    assert bot.fake.sent_messages() == []
+    assert pending_examples(bot.app) == before
 
 
 def telegram_pairs(app) -> int:  # noqa: ANN001

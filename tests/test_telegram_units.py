@@ -5,14 +5,17 @@ from __future__ import annotations
 import pytest
 
 from bot.keys import derive_key
+from bot.telegram import texts
 from bot.telegram.formatting import MESSAGE_LIMIT
 from bot.telegram.formatting import button_label
 from bot.telegram.formatting import split_message
 from bot.telegram.formatting import telegram_length
 from bot.telegram.keyboard import SIGNING_PURPOSE
 from bot.telegram.keyboard import Pick
+from bot.telegram.keyboard import decode_none
 from bot.telegram.keyboard import decode_pick
 from bot.telegram.keyboard import did_you_mean
+from bot.telegram.keyboard import encode_none
 from bot.telegram.keyboard import encode_pick
 from bot.telegram.keyboard import sign
 from bot.telegram.keyboard import verify
@@ -95,11 +98,29 @@ def test_other_button_kinds_sign_and_verify_with_the_same_helpers():
         sign("none", ["a:b"], CHAT, KEY)
 
 
-def test_keyboard_has_one_button_per_choice():
+def test_keyboard_has_one_button_per_choice_and_none_of_these_last():
     markup = did_you_mean(3, [(1, "Apa itu FinBuddy?"), (2, "Apa itu mode mewah?")], KEY, CHAT)
     rows = markup.inline_keyboard
-    assert [row[0].text for row in rows] == ["Apa itu FinBuddy?", "Apa itu mode mewah?"]
+    assert [row[0].text for row in rows] == [
+        "Apa itu FinBuddy?",
+        "Apa itu mode mewah?",
+        texts.NONE_OF_THESE,
+    ]
     assert decode_pick(rows[1][0].callback_data, KEY, CHAT) == Pick(3, 2)
+    assert decode_none(rows[2][0].callback_data, KEY, CHAT) == 3
+    assert (
+        decode_pick(rows[2][0].callback_data, KEY, CHAT) is None
+    )  # one kind cannot pass for another
+
+
+def test_none_of_these_data_is_signed_and_fits_in_64_bytes():
+    data = encode_none(10**12 - 1, KEY, CHAT)
+    assert len(data.encode()) <= 64
+    assert decode_none(data, KEY, CHAT) == 10**12 - 1
+    assert decode_none(data, b"other-key", CHAT) is None
+    assert decode_none(data, KEY, CHAT + 1) is None  # shown in another chat
+    prefix, _log_id, signature = data.split(":")
+    assert decode_none(f"{prefix}:5:{signature}", KEY, CHAT) is None  # tampered id
 
 
 class Clock:

@@ -1,12 +1,14 @@
 """The default recipe: (message, canonical question) pairs trained with MNRL.
 
 Each colloquial message is paired with its FAQ's canonical question and trained with
-MultipleNegativesRankingLoss, optionally with mined hard negatives, through `train_model`.
+MultipleNegativesRankingLoss, optionally with mined hard negatives and with out-of-scope
+examples as extra negatives, through `train_model`.
 """
 
 from __future__ import annotations
 
 import math
+import random
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +26,29 @@ from training.trainer import train_model
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+
+MAX_OUT_OF_SCOPE_COLUMNS = 2  # each one adds a batch's worth of texts to encode per step
+
+
+def out_of_scope_columns(n_rows: int, examples: list[str], seed: int) -> dict[str, list[str]]:
+    """Negative columns that deal the out-of-scope examples over the rows, shuffled (seeded).
+
+    Enough columns (at most MAX_OUT_OF_SCOPE_COLUMNS) that every example is used when there
+    are more examples than rows; with fewer, examples repeat across rows. They only ever
+    appear as negatives, never as an anchor with a positive: nothing says two out-of-scope
+    messages mean the same thing.
+    """
+    if not examples or not n_rows:
+        return {}
+    shuffled = list(examples)
+    random.Random(seed).shuffle(shuffled)
+    count = min(MAX_OUT_OF_SCOPE_COLUMNS, math.ceil(len(shuffled) / n_rows))
+    return {
+        f"out_of_scope_{column + 1}": [
+            shuffled[(column * n_rows + row) % len(shuffled)] for row in range(n_rows)
+        ]
+        for column in range(count)
+    }
 
 
 def mine_hard_negatives(
@@ -61,6 +86,7 @@ def fine_tune_mnrl(
     *,
     callbacks: list[Any] | None = None,
     hard_negatives: int = 0,
+    out_of_scope: list[str] | None = None,
     evaluation: Evaluation | None = None,
 ) -> TrainingResult:
     """Train on (message, canonical question) pairs with MNRL and save to `output_dir`.
@@ -68,7 +94,9 @@ def fine_tune_mnrl(
     Every positive is the canonical question of the pair's FAQ, so the no-duplicates batch
     sampler keeps two messages of one FAQ out of the same batch, where MNRL would otherwise treat
     the FAQ's own question as a negative (the FinBuddy recipe trained with that flaw).
-    `hard_negatives` adds, per pair, that many mined negatives as a third column.
+    `hard_negatives` adds, per pair, that many mined negatives as a third column;
+    `out_of_scope` examples join every batch as further negative columns, so messages learn to
+    sit closer to their FAQ than to anything the bot must not answer.
     """
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
@@ -90,6 +118,13 @@ def fine_tune_mnrl(
             for i, name in enumerate(("anchor", "positive", "negative"))
         }
         dataset.update(hard_negatives=hard_negatives, n_triplets=len(triplets))
+    extra = out_of_scope_columns(len(columns["anchor"]), list(out_of_scope or []), config.seed)
+    if extra:
+        columns.update(extra)
+        dataset.update(
+            out_of_scope_negatives=len(set(out_of_scope or [])),
+            out_of_scope_columns=len(extra),
+        )
     job = TrainingJob(
         recipe="mnrl",
         model=model,

@@ -11,9 +11,7 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from typing import Any
 
-from training.evaluation import HEADLINE_METRICS
-
-HEADLINE = (*HEADLINE_METRICS, "overall_accuracy_cv", "margin")
+from training.evaluation import CV_METRICS
 
 
 def _version_of(package: str) -> str:
@@ -24,7 +22,39 @@ def _version_of(package: str) -> str:
 
 
 def _number(value: Any) -> str:
+    if value is None:
+        return "–"
     return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _evaluation_table(evaluation: dict[str, Any]) -> list[str]:
+    """Cross-validated figures first (the honest ones), in-sample beside them."""
+    lines = ["| metric | cross-validated | in-sample |", "|:--|--:|--:|"]
+    lines += [
+        f"| {key} | {_number(evaluation.get(f'{key}_cv'))} | {_number(evaluation[key])} |"
+        for key in CV_METRICS
+        if key in evaluation
+    ]
+    for key in ("corpus_oos_recall", "threshold", "reject_margin", "margin"):
+        if key in evaluation:
+            cv = evaluation.get(f"{key}_cv")
+            lines.append(f"| {key} | {_number(cv)} | {_number(evaluation[key])} |")
+    return lines
+
+
+def _promotion(promotion: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        f"Promotion: {'activated' if promotion['activated'] else 'not activated'} "
+        f"({promotion['reason']}).",
+    ]
+    for check in promotion.get("checks", []):
+        lines.append(
+            f"- {check['metric']}: candidate {_number(check['candidate'])}, active "
+            f"{_number(check['active'])}, tolerance {check['tolerance']} "
+            f"({'passed' if check['passed'] else 'failed'})"
+        )
+    return lines
 
 
 def render_model_card(name: str, record: dict[str, Any]) -> str:
@@ -54,24 +84,18 @@ def render_model_card(name: str, record: dict[str, Any]) -> str:
         "",
         f"Evaluation file: `{record.get('eval_file', 'n/a')}` "
         f"({evaluation.get('n_in_scope', '?')} in-scope, "
-        f"{evaluation.get('n_out_of_scope', '?')} out-of-scope messages). "
-        f"Fusion weights: {evaluation.get('weights', 'n/a')}.",
+        f"{evaluation.get('n_out_of_scope', '?')} out-of-scope messages), plus "
+        f"{evaluation.get('n_out_of_scope_examples', 0)} out-of-scope examples in the reject "
+        f"class. Fusion weights: {evaluation.get('weights', 'n/a')}. A wrong answer costs "
+        f"{evaluation.get('wrong_answer_cost', '?')} fallbacks.",
         "",
-        "| metric | value |",
-        "|:--|--:|",
     ]
-    lines += [f"| {key} | {_number(evaluation[key])} |" for key in HEADLINE if key in evaluation]
+    if evaluation:
+        lines += _evaluation_table(evaluation)
     if evaluation.get("calibration"):
         lines += ["", f"Calibration: {evaluation['calibration']}."]
-    promotion = record.get("promotion")
-    if promotion:
-        lines += [
-            "",
-            f"Promotion: {'activated' if promotion['activated'] else 'not activated'} "
-            f"({promotion['reason']}; {promotion['metric']} candidate "
-            f"{_number(promotion['candidate'])} vs active {_number(promotion['active'])}, "
-            f"tolerance {promotion['tolerance']}).",
-        ]
+    if record.get("promotion"):
+        lines += _promotion(record["promotion"])
     if training:
         lines += [
             "",

@@ -35,6 +35,7 @@ from training.trainer import load_for_training
 from training.trainer import train_model
 
 RECIPES = ("mnrl", "cosine", "triplet")
+DEFAULT_OOS_NEGATIVES = True  # see README "Out of scope": measured with and without
 LOSSES = {"mnrl": ("mnrl",), "cosine": ("cosine", "cosent"), "triplet": ("mnrl",)}
 
 
@@ -54,6 +55,7 @@ class Recipe:
     name: str = "mnrl"
     loss: str = "mnrl"
     hard_negatives: int = 0
+    oos_negatives: bool = DEFAULT_OOS_NEGATIVES  # out-of-scope examples as MNRL negatives
     data_file: str | None = None
     rows: tuple[Any, ...] = ()
 
@@ -66,8 +68,11 @@ def prepare_recipe(
     data_file: str | Path | None = None,
     loss: str | None = None,
     hard_negatives: int = 0,
+    oos_negatives: bool | None = None,
 ) -> Recipe:
     """Validate the options and read the data file now, so a bad one fails before training.
+
+    `oos_negatives` None takes the recipe's default (on for mnrl, off for the file recipes).
 
     Raises ValueError for options that do not fit together and CsvValidationError for a
     malformed data file.
@@ -83,14 +88,17 @@ def prepare_recipe(
         raise ValueError("the number of hard negatives cannot be negative")
     if hard_negatives and name != "mnrl":
         raise ValueError("hard negatives are mined for the mnrl recipe only")
+    if oos_negatives and name != "mnrl":
+        raise ValueError("out-of-scope negatives are for the mnrl recipe only")
     if name == "mnrl":
         if data_file is not None:
             raise ValueError("the mnrl recipe trains on the database's pairs, not a data file")
-        return Recipe(name, loss, hard_negatives)
+        use_oos = DEFAULT_OOS_NEGATIVES if oos_negatives is None else oos_negatives
+        return Recipe(name, loss, hard_negatives, use_oos)
     if data_file is None:
         columns = ",".join(SCORED_PAIR_COLUMNS if name == "cosine" else TRIPLET_COLUMNS)
         raise ValueError(f"the {name} recipe needs a data file ({columns})")
-    return Recipe(name, loss, 0, str(data_file), READERS[name](data_file))
+    return Recipe(name, loss, 0, False, str(data_file), READERS[name](data_file))
 
 
 def faq_retrieval_evaluator(faq_set: FaqRetrievalSet) -> Any | None:
@@ -186,8 +194,10 @@ def train_recipe(
     *,
     faq_set: FaqRetrievalSet | None = None,
     callbacks: list[Any] | None = None,
+    out_of_scope: list[str] | None = None,
 ) -> TrainingResult:
-    """Train `recipe` from `base_model` into `output_dir`; `pairs` feed the mnrl recipe.
+    """Train `recipe` from `base_model` into `output_dir`; `pairs` feed the mnrl recipe, and
+    so do the `out_of_scope` examples (as negatives) when the recipe says so.
 
     The mnrl recipe stops early on `faq_set` (the FAQ evaluation file) unless patience is 0,
     which keeps that file out of training decisions.
@@ -202,5 +212,6 @@ def train_recipe(
         config,
         callbacks=callbacks,
         hard_negatives=recipe.hard_negatives,
+        out_of_scope=out_of_scope if recipe.oos_negatives else None,
         evaluation=Evaluation(evaluator, "the evaluation file") if evaluator else None,
     )

@@ -105,6 +105,13 @@ class PairForm(FlaskForm):
     approved = BooleanField("Approved (used for the index and training)", default=True)
 
 
+class OutOfScopeForm(FlaskForm):
+    text = TextAreaField(
+        "User message", [DataRequired(), Length(max=MAX_MESSAGE_CHARS)], filters=[squash]
+    )
+    approved = BooleanField("Approved (the bot refuses messages like it)", default=True)
+
+
 class TestForm(FlaskForm):
     message = TextAreaField("Message", [DataRequired(), Length(max=4000)])
 

@@ -1,11 +1,13 @@
 """Unanswered inbox: what users asked that the bot could not (or barely) answer, grouped.
 
-Also the Telegram "did you mean" picks: a user chose a suggested FAQ; an admin confirms the
-pair before it is indexed and trained on.
+Also the Telegram "did you mean" picks (a user chose a suggested FAQ; an admin confirms the
+pair before it is indexed and trained on) and "none of these" (a user said no suggestion
+fits; an admin confirms the message is not our topic before the bot refuses it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
@@ -19,9 +21,11 @@ from bot.admin import bp
 from bot.admin.common import faq_choices
 from bot.admin.forms import ActionForm
 from bot.admin.forms import AttachForm
+from bot.admin.reindex import reindex_now
 from bot.admin.reindex import request_reindex
 from bot.db import get_session
 from bot.models import Faq
+from bot.models import OutOfScopeExample
 from bot.models import QueryLog
 from bot.models import TrainingPair
 from bot.review import InboxError
@@ -29,7 +33,9 @@ from bot.review import attach
 from bot.review import cluster_queries
 from bot.review import ignore
 from bot.review import inbox_queries
+from bot.review import mark_out_of_scope
 from bot.review import parse_ids
+from bot.review import pending_out_of_scope
 from bot.review import pending_queries
 from bot.review import telegram_picks
 from bot.serving import serving
@@ -65,6 +71,7 @@ def inbox() -> Any:
             form.faq_id.data = ranked[0][0].id
         forms.append((cluster, form, ranked))
     picks = list(session.scalars(telegram_picks().limit(200)))
+    none_of_these = list(session.scalars(pending_out_of_scope().limit(200)))
     return render_template(
         "admin/inbox.html",
         clusters=forms,
@@ -72,6 +79,7 @@ def inbox() -> Any:
         threshold=threshold,
         band=band,
         picks=picks,
+        none_of_these=none_of_these,
         action_form=ActionForm(),
     )
 
@@ -113,6 +121,43 @@ def inbox_ignore() -> Any:
     return redirect(url_for("admin.inbox"))
 
 
+@bp.post("/inbox/out-of-scope")
+def inbox_out_of_scope() -> Any:
+    """ "Not our topic": the bot refuses these messages from now on (re-indexed at once)."""
+    session = get_session()
+    queries = _selected()
+    try:
+        added = mark_out_of_scope(session, queries)
+    except InboxError as exc:
+        session.rollback()
+        flash(f"Nothing changed: {exc}.", "error")
+        return redirect(url_for("admin.inbox"))
+    session.commit()
+    served = reindex_now()
+    flash(
+        f"Not our topic: {len(queries)} message(s), {added} new out-of-scope example(s). "
+        + (
+            "The bot now gives the fallback for them."
+            if served
+            else "The index is still being rebuilt; the bot refuses them once it is done."
+        ),
+        "ok",
+    )
+    return redirect(url_for("admin.inbox"))
+
+
+@bp.post("/inbox/none-of-these/<int:example_id>/<any(approve, reject):decision>")
+def inbox_none_of_these(example_id: int, decision: str) -> Any:
+    """A Telegram user's "none of these": approve it as out of scope, or drop it."""
+    example = get_session().get(OutOfScopeExample, example_id)
+    return _review(
+        example,
+        decision == "approve",
+        lambda: f"Not our topic: “{example.text}” now gets the fallback.",
+        lambda: f"Dropped: “{example.text}” stays answerable.",
+    )
+
+
 @bp.post("/inbox/new-faq")
 def inbox_new_faq() -> Any:
     """Open the FAQ form prefilled from the selected messages; they are marked when it saves."""
@@ -125,18 +170,33 @@ def inbox_new_faq() -> Any:
 
 @bp.post("/inbox/picks/<int:pair_id>/<any(approve, reject):decision>")
 def inbox_pick(pair_id: int, decision: str) -> Any:
+    pair = get_session().get(TrainingPair, pair_id)
+    return _review(
+        pair,
+        decision == "approve",
+        lambda: f"Approved: “{pair.text}” means FAQ #{pair.faq_id}.",
+        lambda: f"Rejected: “{pair.text}”.",
+    )
+
+
+def _review(
+    pending: TrainingPair | OutOfScopeExample | None,
+    approve: bool,
+    approved: Callable[[], str],
+    dropped: Callable[[], str],
+) -> Any:
+    """Approve a pending pair or example (indexed before the page returns) or delete it."""
     session = get_session()
-    pair = session.get(TrainingPair, pair_id)
-    if pair is None or pair.approved:
-        flash("That pick was already reviewed.", "info")
+    if pending is None or pending.approved:
+        flash("That was already reviewed.", "info")
         return redirect(url_for("admin.inbox"))
-    if decision == "approve":
-        pair.approved = True
-        flash(f"Approved: “{pair.text}” means FAQ #{pair.faq_id}.", "ok")
+    if approve:
+        pending.approved = True
+        flash(approved(), "ok")
     else:
-        session.delete(pair)
-        flash(f"Rejected: “{pair.text}”.", "ok")
+        session.delete(pending)
+        flash(dropped(), "ok")
     session.commit()
-    if decision == "approve":
-        request_reindex()
+    if approve:
+        reindex_now()
     return redirect(url_for("admin.inbox"))

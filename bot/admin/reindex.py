@@ -76,5 +76,15 @@ def request_reindex() -> int:
     return reindexer(current_app).request()
 
 
+def reindex_now() -> bool:
+    """Rebuild and wait (up to ADMIN_TEST_WAIT_SECONDS) until the change is served.
+
+    Rebuilds re-encode only new texts, so this is quick; False when it timed out.
+    """
+    index = reindexer(current_app)
+    index.request()
+    return index.wait(timeout=current_app.config["ADMIN_TEST_WAIT_SECONDS"])
+
+
 def init_app(app: Flask) -> None:
     app.extensions["admin_reindexer"] = Reindexer(app)

@@ -23,6 +23,7 @@ def _ask(text: str) -> dict[str, object]:
         "answer": reply.text,
         "score": reply.score,
         "fallback": reply.fallback,
+        "fallback_rule": reply.fallback_rule,
     }
 
 
@@ -39,7 +40,11 @@ def ask_command(text: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
         return
-    label = "fallback" if result["fallback"] else f"FAQ {result['faq_id']}: {result['question']}"
+    label = (
+        f"fallback ({result['fallback_rule']})"
+        if result["fallback"]
+        else f"FAQ {result['faq_id']}: {result['question']}"
+    )
     click.echo(f"[{label}, score {score_text(result['score'])}]\n{result['answer']}")
 
 

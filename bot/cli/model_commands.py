@@ -32,14 +32,18 @@ def list_command() -> None:
     if not versions:
         click.echo("No model versions yet: ask the bot something or run `flask retrain`.")
         return
-    click.echo(f"  {'version':<8} {'created':<17} {'acc@1':>6} {'overall':>7} {'thresh':>6}  base")
+    click.echo(
+        f"  {'version':<8} {'created':<17} {'acc@1':>6} {'oos_rec':>7} {'cost':>6} "
+        f"{'thresh':>6} {'reject':>6}  base   (figures cross-validated)"
+    )
     for version in versions:
         marker = "*" if version.active else " "
         tuned = "fine-tuned " if (version.metrics or {}).get("fine_tuned") else ""
         click.echo(
             f"{marker} {version.name:<8} {version.created_at:%Y-%m-%d %H:%M} "
-            f"{_figure(version, 'accuracy_at_1'):>6} {_figure(version, 'overall_accuracy'):>7} "
-            f"{version.threshold:>6.3f}  {tuned}{version.base_model}"
+            f"{_figure(version, 'accuracy_at_1_cv'):>6} {_figure(version, 'oos_recall_cv'):>7} "
+            f"{_figure(version, 'cost_cv'):>6} {version.threshold:>6.3f} "
+            f"{score_text(version.reject_margin):>6}  {tuned}{version.base_model}"
         )
 
 

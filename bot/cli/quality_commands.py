@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import current_app
@@ -11,12 +12,31 @@ from flask.cli import with_appcontext
 
 from bot import catalog
 from bot.calibration import recalibrate
+from bot.cli.output import score_text
 from bot.db import get_session
 from bot.evaluation_set import MATCHER_KINDS
 from bot.evaluation_set import EvaluationSet
 from bot.evaluation_set import evaluate_matcher
 from bot.serving import serving
+from training.evaluation import CV_METRICS
 from training.tabular import CsvValidationError
+
+
+def figure_lines(figures: dict[str, Any]) -> list[str]:
+    """Cross-validated figures first (the honest ones), the in-sample ones beside them."""
+    lines = [f"  {'':<17} {'cross-validated':>15} {'in-sample':>10}"]
+    for key in CV_METRICS:
+        lines.append(
+            f"  {key:<17} {score_text(figures.get(f'{key}_cv')):>15} "
+            f"{score_text(figures.get(key)):>10}"
+        )
+    rejected = figures.get("rejected_by") or {}
+    for rule, counts in rejected.items():
+        lines.append(
+            f"  fallback by {rule}: {counts['in_scope']} in scope, "
+            f"{counts['out_of_scope']} out of scope (in-sample)"
+        )
+    return lines
 
 
 @click.command("evaluate")
@@ -51,8 +71,10 @@ def evaluate_command(path: str, as_json: bool, matcher: str, report_dir: Path | 
     figures = evaluate_matcher(
         model.matcher,
         model.threshold,
+        model.reject_margin,
         evaluation,
         matcher,
+        current_app.config["BOT_WRONG_ANSWER_COST"],
         report_dir,
         faq_names,
         title=f"{model.version_name} on {path} ({matcher})",
@@ -61,11 +83,18 @@ def evaluate_command(path: str, as_json: bool, matcher: str, report_dir: Path | 
     if as_json:
         click.echo(json.dumps(figures))
         return
-    click.echo(f"Model version {model.version_name} on {path} ({figures['n']} messages):")
-    for key, value in figures.items():
-        if isinstance(value, float):
-            click.echo(f"  {key:<19} {value:.3f}")
-    click.echo(f"  weights             {figures['weights']} ({figures['threshold_source']})")
+    click.echo(
+        f"Model version {model.version_name} on {path} ({figures['n']} messages, "
+        f"{figures['n_out_of_scope']} out of scope; a wrong answer costs "
+        f"{figures['wrong_answer_cost']:g} fallbacks):"
+    )
+    for line in figure_lines(figures):
+        click.echo(line)
+    click.echo(
+        f"  threshold {figures['threshold']:.3f}, reject margin "
+        f"{score_text(figures['reject_margin'])}, weights {figures['weights']} "
+        f"({figures['threshold_source']}; in-sample figures use them)"
+    )
     if report_dir is not None:
         click.echo(f"Report written to {report_dir / 'report.md'}")
 
@@ -74,7 +103,7 @@ def evaluate_command(path: str, as_json: bool, matcher: str, report_dir: Path | 
 @with_appcontext
 @click.option("--json", "as_json", is_flag=True, help="Print the new figures as JSON.")
 def calibrate_command(as_json: bool) -> None:
-    """Re-calibrate fusion weight and threshold of the active version (no retraining)."""
+    """Re-calibrate weight, threshold and margins of the active version (no retraining)."""
     try:
         version, figures = recalibrate(current_app, get_session())
     except (CsvValidationError, LookupError) as exc:
@@ -83,10 +112,12 @@ def calibrate_command(as_json: bool) -> None:
         click.echo(json.dumps(figures))
         return
     click.echo(
-        f"Model version {version.name}: threshold {version.threshold:.3f}, "
-        f"weights {figures['weights']}, overall accuracy {figures['overall_accuracy']:.3f} "
-        f"(cross-validated {figures['overall_accuracy_cv']:.3f})."
+        f"Model version {version.name}: threshold {version.threshold:.3f}, reject margin "
+        f"{score_text(version.reject_margin)}, weights {figures['weights']}, ambiguity "
+        f"margin {version.margin:.3f}."
     )
+    for line in figure_lines(figures):
+        click.echo(line)
 
 
 COMMANDS = (evaluate_command, calibrate_command)

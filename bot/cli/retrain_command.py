@@ -69,10 +69,18 @@ def describe(report: dict[str, Any]) -> list[str]:
     state = "is active" if report["activated"] else "was saved but NOT activated"
     lines = [
         f"Model version {report['version']} {state} ({report['seconds']:.1f}s).",
-        f"Promotion guard: {promotion['reason']} (overall accuracy, calibrated: candidate "
-        f"{score_text(promotion['candidate'])} vs active {score_text(promotion['active'])}, "
-        f"tolerance {promotion['tolerance']}).",
+        f"Promotion guard: {promotion['reason']}.",
     ]
+    for check in promotion["checks"]:
+        rule = (
+            "may not be higher"
+            if not check["tolerance"] and check["metric"].startswith("cost")
+            else f"may drop by at most {check['tolerance']:g}"
+        )
+        lines.append(
+            f"  {check['metric']:<15} candidate {score_text(check['candidate'])} vs active "
+            f"{score_text(check['active'])} ({rule}: {'ok' if check['passed'] else 'FAILED'})"
+        )
     if not report["activated"]:
         lines.append(f"Use `flask model activate {report['version']}` or retrain --force.")
     lines.append(
@@ -87,9 +95,15 @@ def describe(report: dict[str, Any]) -> list[str]:
             f"{score_text(evaluator['before'])} -> {score_text(evaluator['after'])}{best}"
         )
     before, after = report["before"], report["after"]
+    lines.append(f"  {'':<17} {'cross-validated':>16}   {'in-sample':>16}")
     for key in COMPARED_METRICS:
-        lines.append(f"  {key:<17} {score_text(before.get(key))} -> {after[key]:.3f}")
-    lines.append(f"  threshold {after['threshold']:.3f}, weights {after['weights']}")
+        cv = f"{score_text(before.get(f'{key}_cv'))} -> {score_text(after.get(f'{key}_cv'))}"
+        in_sample = f"{score_text(before.get(key))} -> {score_text(after[key])}"
+        lines.append(f"  {key:<17} {cv:>16}   {in_sample:>16}")
+    lines.append(
+        f"  threshold {after['threshold']:.3f}, reject margin "
+        f"{score_text(after['reject_margin'])}, weights {after['weights']}"
+    )
     return lines
 
 
@@ -120,6 +134,12 @@ def describe(report: dict[str, Any]) -> list[str]:
     show_default=True,
     help="mnrl recipe: add N mined negatives (other FAQs' questions) per pair.",
 )
+@click.option(
+    "--oos-negatives/--no-oos-negatives",
+    default=None,
+    help="mnrl recipe: the out-of-scope examples as extra negatives in every batch "
+    "(default: on for mnrl).",
+)
 @hyperparameter_options
 @click.option("--base-model", help="Override BOT_BASE_MODEL for this run.")
 @click.option("--force", is_flag=True, help="Activate the new version even if it scores worse.")
@@ -131,6 +151,7 @@ def retrain_command(
     data_file: str | None,
     loss: str | None,
     hard_negatives: int,
+    oos_negatives: bool | None,
     base_model: str | None,
     force: bool,
     as_json: bool,
@@ -142,7 +163,8 @@ def retrain_command(
     running anywhere, it stops at once and says which.
     """
     try:
-        prepare_recipe(recipe, data_file, loss, hard_negatives)  # a bad file fails before a job
+        # a bad file fails before a job is queued
+        prepare_recipe(recipe, data_file, loss, hard_negatives, oos_negatives)
     except ValueError as exc:  # CsvValidationError too
         raise click.ClickException(str(exc)) from exc
     settings = {
@@ -151,6 +173,7 @@ def retrain_command(
         "data_file": str(Path(data_file).resolve()) if data_file else None,
         "loss": loss,
         "hard_negatives": hard_negatives,
+        "oos_negatives": oos_negatives,
         "base_model": base_model,
         "force": force,
     }

@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 from telegram import Bot
 from telegram import InlineKeyboardMarkup
@@ -29,7 +32,9 @@ from telegram.ext import filters
 from bot.answering import InvalidMessage
 from bot.telegram import texts
 from bot.telegram.formatting import split_message
+from bot.telegram.keyboard import NONE_PREFIX
 from bot.telegram.keyboard import PREFIX
+from bot.telegram.keyboard import decode_none
 from bot.telegram.keyboard import decode_pick
 from bot.telegram.keyboard import did_you_mean
 from bot.telegram.outbox import Outgoing
@@ -164,21 +169,45 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def on_pick(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A "did you mean" button: answer that FAQ and keep the choice for an admin to review."""
+    faq = backend(context)
+    decode = partial(decode_pick, key=faq.signing_key)
+    await press(update, context, decode, faq.pick, texts.PICK_THANKS)
+
+
+async def on_none(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """ "None of these": the fallback reply, and the message waits for an admin's review."""
+    faq = backend(context)
+    decode = partial(decode_none, key=faq.signing_key)
+    await press(update, context, decode, faq.none_of_these, texts.NONE_THANKS)
+
+
+async def press(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    decode: Callable[..., Any],
+    act: Callable[[Any], str | None],
+    thanks: str,
+) -> None:
+    """A signed button: decode its data (signed for this chat), act on it in a thread, send the
+    text `act` returns.
+
+    Forged or stale data (or `act` returning None) only gets "no longer valid".
+    """
     query = update.callback_query
     if query is None:
         return
     faq = backend(context)
     chat_id = query.message.chat.id if query.message is not None else None
-    pick = decode_pick(query.data, faq.signing_key, chat_id) if chat_id is not None else None
-    answer_text = await asyncio.to_thread(faq.pick, pick) if pick is not None else None
-    if answer_text is None or chat_id is None:
+    decoded = decode(query.data, chat_id=chat_id) if chat_id is not None else None
+    text = await asyncio.to_thread(act, decoded) if decoded is not None else None
+    if text is None or chat_id is None:
         await query.answer(texts.PICK_EXPIRED)
         return
-    await query.answer(texts.PICK_THANKS)
+    await query.answer(thanks)
     if isinstance(query.message, Message):
-        await send(context, query.message, answer_text, quote=False)
+        await send(context, query.message, text, quote=False)
     else:  # too old to be accessible: the chat is still known
-        items = [Outgoing(chat_id, chunk) for chunk in split_message(answer_text)]
+        items = [Outgoing(chat_id, chunk) for chunk in split_message(text)]
         await send_or_queue(context.bot, faq.outbox, items)
 
 
@@ -240,6 +269,7 @@ def register(application: Application, faq: FaqBackend) -> None:
         [
             CommandHandler(["start", "help"], start, filters=message),
             CallbackQueryHandler(on_pick, pattern=rf"^{PREFIX}:"),
+            CallbackQueryHandler(on_none, pattern=rf"^{NONE_PREFIX}:"),
             CallbackQueryHandler(on_other_callback),
             MessageHandler(filters.UpdateType.EDITED_MESSAGE, on_edited),
             MessageHandler(message & filters.COMMAND, on_command),

@@ -2,7 +2,9 @@
 
 Clients can send any callback data, so every button's data carries a MAC over its kind,
 its fields and the chat it was shown in, made with a key derived for this purpose only:
-a button copied into another chat, or forged, is refused.
+a button copied into another chat, or forged, is refused. "Did you mean" has one button per
+suggested FAQ (`pick:<log id>:<faq id>:<mac>`) and a last one, "none of these"
+(`none:<log id>:<mac>`).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from dataclasses import dataclass
 from telegram import InlineKeyboardButton
 from telegram import InlineKeyboardMarkup
 
+from bot.telegram import texts
 from bot.telegram.formatting import button_label
 
 PREFIX = "pick"
+NONE_PREFIX = "none"
 CALLBACK_DATA_LIMIT = 64  # bytes, Telegram's limit for callback_data
 MAC_BYTES = 16  # 128 bits, 22 characters of base64
 SIGNING_PURPOSE = "telegram-callback"  # bot.keys.derive_key(SECRET_KEY, this)
@@ -62,21 +66,40 @@ def encode_pick(pick: Pick, key: bytes, chat_id: int) -> str:
     return sign(PREFIX, [pick.query_log_id, pick.faq_id], chat_id, key)
 
 
-def decode_pick(data: str | None, key: bytes, chat_id: int) -> Pick | None:
-    """The pick in `data`, or None when it is not a pick signed for this chat."""
+def _numbers(
+    data: str | None, key: bytes, chat_id: int, kind: str, count: int
+) -> list[int] | None:
+    """The `count` numbers of a `kind` button signed for this chat, or None."""
     signed = verify(data, chat_id, key)
-    if signed is None or signed[0] != PREFIX or len(signed[1]) != 2:
+    if signed is None or signed[0] != kind or len(signed[1]) != count:
         return None
     try:
-        return Pick(int(signed[1][0]), int(signed[1][1]))
+        return [int(field) for field in signed[1]]
     except ValueError:
         return None
+
+
+def decode_pick(data: str | None, key: bytes, chat_id: int) -> Pick | None:
+    """The pick in `data`, or None when it is not a pick signed for this chat."""
+    numbers = _numbers(data, key, chat_id, PREFIX, 2)
+    return Pick(*numbers) if numbers is not None else None
+
+
+def encode_none(query_log_id: int, key: bytes, chat_id: int) -> str:
+    """The user says no suggested FAQ fits the logged message."""
+    return sign(NONE_PREFIX, [query_log_id], chat_id, key)
+
+
+def decode_none(data: str | None, key: bytes, chat_id: int) -> int | None:
+    """The logged message's id in "none of these" data signed for this chat, or None."""
+    numbers = _numbers(data, key, chat_id, NONE_PREFIX, 1)
+    return numbers[0] if numbers is not None else None
 
 
 def did_you_mean(
     query_log_id: int, choices: list[tuple[int, str]], key: bytes, chat_id: int
 ) -> InlineKeyboardMarkup:
-    """One button per candidate FAQ (id, canonical question), best first."""
+    """One button per candidate FAQ (id, canonical question), best first, then "none of these"."""
     rows = [
         [
             InlineKeyboardButton(
@@ -86,4 +109,11 @@ def did_you_mean(
         ]
         for faq_id, question in choices
     ]
+    rows.append(
+        [
+            InlineKeyboardButton(
+                texts.NONE_OF_THESE, callback_data=encode_none(query_log_id, key, chat_id)
+            )
+        ]
+    )
     return InlineKeyboardMarkup(rows)

@@ -14,6 +14,9 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.answering import Reply
 from bot.answering import answer
+from bot.answering import fallback_text
+from bot.catalog import example_questions
+from bot.catalog import phrasing_keys
 from bot.db import new_session
 from bot.keys import derive_key
 from bot.models import Faq
@@ -21,16 +24,18 @@ from bot.models import QueryLog
 from bot.models import TelegramUpdate
 from bot.models import TrainingPair
 from bot.models import utcnow
+from bot.out_of_scope import add_examples
 from bot.telegram.keyboard import SIGNING_PURPOSE
 from bot.telegram.keyboard import Pick
 from bot.telegram.outbox import OutboxStore
 from bot.telegram.rate_limit import RateLimiter
+from training.tabular import normalise_key
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
 PAIR_SOURCE = "telegram"
-MAX_PAIR_CHARS = 1000  # TrainingPair.text is String(1000)
+MAX_PAIR_CHARS = 1000  # TrainingPair.text and OutOfScopeExample.text are String(1000)
 MAX_EXAMPLES = 20  # one per category; a cap for very large FAQs
 KEEP_UPDATE_IDS = timedelta(days=2)  # Telegram gives up redelivering after about a day
 PRUNE_EVERY = 1000  # update ids are sequential: prune on every 1000th
@@ -112,13 +117,24 @@ class FaqBackend:
                 )
             return faq.answer
 
+    def none_of_these(self, query_log_id: int) -> str | None:
+        """Keep the message as an unapproved out-of-scope example; the fallback reply.
+
+        Unapproved: it changes nothing until an admin agrees in the inbox, so users cannot
+        teach the bot to refuse. None when the message is unknown (a stale keyboard).
+        """
+        with new_session(self.app) as session:
+            log = session.get(QueryLog, query_log_id)
+            if log is None or log.channel != CHANNEL:
+                return None
+            own_phrasing = normalise_key(log.text) in phrasing_keys(session)
+            if not own_phrasing and len(log.text) <= MAX_PAIR_CHARS:
+                if add_examples(session, [log.text], PAIR_SOURCE, approved=False):
+                    logger.info("telegram 'none of these' stored: message %s (unapproved)", log.id)
+                session.commit()
+            return fallback_text(session, self.app.config["BOT_FALLBACK_TEXT"])
+
     def examples(self) -> list[str]:
         """One canonical question per FAQ category, in FAQ order."""
         with new_session(self.app) as session:
-            rows = session.execute(
-                select(Faq.category, Faq.question).where(Faq.active.is_(True)).order_by(Faq.id)
-            )
-            first: dict[str, str] = {}
-            for category, question in rows:
-                first.setdefault(category, question)
-            return list(first.values())[:MAX_EXAMPLES]
+            return example_questions(session, MAX_EXAMPLES)

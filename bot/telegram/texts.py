@@ -24,6 +24,8 @@ RATE_LIMITED = (
 )
 PICK_EXPIRED = "Pilihan ini sudah tidak berlaku. Silakan tanyakan lagi ya."
 PICK_THANKS = "Terima kasih, pilihanmu membantu saya belajar."
+NONE_OF_THESE = "Bukan salah satunya"
+NONE_THANKS = "Terima kasih, pertanyaanmu kami teruskan ke tim kami."
 TROUBLE = "Maaf, sedang ada gangguan. Coba lagi sebentar lagi ya."
 CHARACTERS = (
     "Maaf, pesanmu berisi karakter yang tidak bisa saya baca. Coba ketik ulang pertanyaanmu ya."
