@@ -114,7 +114,6 @@ def main() -> None:
 
     header = "| | " + " | ".join(f"{key} cv / in" for key in COLUMNS) + " |"
     lines = [header, "|---" * (len(COLUMNS) + 1) + "|"]
-    details: list[str] = []
     versions = [("zero-shot", "v1")]
     if not args.skip_retrain:
         for label, negatives in (("after retrain", False), ("after retrain + negatives", True)):
@@ -125,9 +124,8 @@ def main() -> None:
         for reject in (False, True):
             suffix = "reject class" if reject else "no reject class"
             figures = figures_of(app, name, reject)
-            lines.append(row(f"{label}, {suffix}", figures, details))
+            lines.append(row(f"{label}, {suffix}", figures))
     print("\n".join(lines))
-    print("\n".join(details))
     print(f"load average {os.getloadavg()}")
 
 

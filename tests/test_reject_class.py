@@ -11,6 +11,7 @@ from bot.db import new_session
 from bot.matcher import Matcher
 from bot.matcher import Phrasing
 from bot.models import OutOfScopeExample
+from bot.serving import serving
 
 PHRASINGS = [
     Phrasing(1, "cek saldo tabungan di aplikasi"),
@@ -111,6 +112,7 @@ def store(app, example: OutOfScopeExample) -> None:  # noqa: ANN001
         session.add(example)
         session.commit()
         refresh_index(app, session)
+    assert serving(app).sync(), "the new index is not served"
 
 
 # A high FAQ score (the threshold is 0.5) and a reject margin of 0: only the rule can refuse.

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from flask import Flask
 from flask import current_app
 
 from bot.bootstrap import refresh_index
 from bot.db import new_session
+from bot.serving import serving
 
 logger = logging.getLogger(__name__)
 
@@ -76,14 +78,20 @@ def request_reindex() -> int:
     return reindexer(current_app).request()
 
 
-def reindex_now() -> bool:
-    """Rebuild and wait (up to ADMIN_TEST_WAIT_SECONDS) until the change is served.
+def wait_until_served() -> bool:
+    """Wait (up to ADMIN_TEST_WAIT_SECONDS) until this process serves every change committed so
+    far; other workers pick it up within BOT_RELOAD_SECONDS. False when it timed out."""
+    app = current_app._get_current_object()
+    deadline = time.monotonic() + app.config["ADMIN_TEST_WAIT_SECONDS"]
+    if not reindexer(app).wait(timeout=max(0.0, deadline - time.monotonic())):
+        return False
+    return serving(app).sync(timeout=max(0.0, deadline - time.monotonic()))
 
-    Rebuilds re-encode only new texts, so this is quick; False when it timed out.
-    """
-    index = reindexer(current_app)
-    index.request()
-    return index.wait(timeout=current_app.config["ADMIN_TEST_WAIT_SECONDS"])
+
+def reindex_now() -> bool:
+    """Rebuild and wait until the change is served (rebuilds re-encode only new texts)."""
+    request_reindex()
+    return wait_until_served()
 
 
 def init_app(app: Flask) -> None:

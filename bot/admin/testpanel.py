@@ -8,18 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from flask import render_template
 
 from bot.admin import bp
 from bot.admin.forms import TestForm
-from bot.admin.reindex import reindexer
+from bot.admin.reindex import wait_until_served
 from bot.answering import InvalidMessage
 from bot.answering import answer
 from bot.db import get_session
 from bot.models import Faq
 from bot.review import TEST_CHANNEL
-from bot.serving import serving
 
 
 @bp.route("/test", methods=["GET", "POST"])
@@ -30,10 +28,7 @@ def test_panel() -> Any:
     still_indexing = False
     if form.validate_on_submit():
         # An edit just saved should answer here at once: give its index rebuild a moment.
-        wait = current_app.config["ADMIN_TEST_WAIT_SECONDS"]
-        still_indexing = not (
-            reindexer(current_app).wait(timeout=wait) and serving(current_app).sync(timeout=wait)
-        )
+        still_indexing = not wait_until_served()
         session = get_session()
         try:
             reply = answer(form.message.data, channel=TEST_CHANNEL, session=session)
