@@ -13,6 +13,7 @@ from bot.answering import InvalidMessage
 from bot.answering import answer
 from bot.catalog import count_active_faqs
 from bot.db import get_session
+from bot.serving import serving
 from bot.versions import active_version
 
 bp = Blueprint("api", __name__)
@@ -51,6 +52,7 @@ def healthz():  # noqa: ANN201
             "model_version": version.name if version else None,
             "base_model": version.base_model if version else current_app.config["BOT_BASE_MODEL"],
             "faqs": count_active_faqs(session),
+            "encoder": serving(current_app).encoder_status(),
         }
     )
 

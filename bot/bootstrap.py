@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from bot.catalog import indexed_phrasings
 from bot.evaluation_set import EvaluationSet
 from bot.evaluation_set import calibrate_and_measure
+from bot.exporting import export_version
 from bot.indexing import encoder_for
 from bot.indexing import rebuild_index
 from bot.matcher import Matcher
@@ -59,6 +60,7 @@ def bootstrap_version(app: Flask, session: Session) -> ModelVersion | None:
         "eval_file": eval_file,
         "eval": figures,
     }
+    record["serving"] = export_version(app, session, directory, base_model, weight, threshold)
     write_metrics(directory, record)
     write_model_card(directory, name, record)
     version = ModelVersion(

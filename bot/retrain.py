@@ -20,6 +20,7 @@ from bot.encoders import SentenceEncoder
 from bot.evaluation_set import EvaluationSet
 from bot.evaluation_set import calibrate_and_measure
 from bot.evaluation_set import measure
+from bot.exporting import export_version
 from bot.indexing import matcher_for
 from bot.matcher import Matcher
 from bot.models import ModelVersion
@@ -190,6 +191,14 @@ def retrain(
                 active_calibrated, after, app.config["BOT_PROMOTION_TOLERANCE"], force
             ),
         }
+        record["serving"] = export_version(
+            app,
+            session,
+            staging,
+            str(staging / "model"),
+            calibration.semantic_weight,
+            calibration.threshold,
+        )
         write_metrics(staging, record)
         staging.rename(directory)
     except Exception as exc:

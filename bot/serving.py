@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import select
@@ -54,6 +55,13 @@ class Serving:
 
     def invalidate(self) -> None:
         self._current = None
+
+    def encoder_status(self) -> dict[str, Any] | None:
+        """The loaded model's encoder: kind, threads, why, cache; None before a first message."""
+        model = self._current
+        if model is None or model.matcher is None:
+            return None
+        return {"version": model.version_name, **model.matcher.encoder.describe()}
 
     @staticmethod
     def _active_key(session: Session) -> tuple[int, int] | None:

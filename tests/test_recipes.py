@@ -16,8 +16,8 @@ from bot.config import SHIPPED_DATA
 from bot.db import new_session
 from bot.models import ModelVersion
 from training.base_model import load_sentence_transformer
+from training.batch_sampler import AtLeastTwoNoDuplicatesBatchSampler
 from training.mnrl import mine_hard_negatives
-from training.trainer import AtLeastTwoNoDuplicatesBatchSampler
 from training.trainer import fit_batch_size
 
 pytestmark = pytest.mark.slow

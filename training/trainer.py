@@ -11,7 +11,6 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import field
@@ -19,12 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
-import torch
-from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
-
 from training.base_model import load_sentence_transformer
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch and sentence-transformers load only when something is trained
+    import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
@@ -118,18 +115,6 @@ class TrainingResult:
         }
 
 
-class AtLeastTwoNoDuplicatesBatchSampler(NoDuplicatesBatchSampler):
-    """No-duplicates batches, minus single-row leftovers, which MNRL cannot learn from.
-
-    With few distinct positives the sampler's last batch of a pass is often one row.
-    """
-
-    def __iter__(self) -> Iterator[list[int]]:
-        for batch in super().__iter__():
-            if len(batch) >= MIN_BATCH:
-                yield batch
-
-
 def fit_batch_size(requested: int, positives: list[str]) -> int:
     """Shrink the batch to the number of distinct positives, the most a no-duplicates batch holds.
 
@@ -146,6 +131,8 @@ def fit_batch_size(requested: int, positives: list[str]) -> int:
 
 def load_for_training(base_model: str, seed: int) -> SentenceTransformer:
     """Seed first: a plain encoder gets freshly built modules around it."""
+    import torch
+
     torch.manual_seed(seed)
     return load_sentence_transformer(base_model)
 
@@ -181,6 +168,8 @@ def train_model(
     from sentence_transformers import SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
     from transformers import EarlyStoppingCallback
+
+    from training.batch_sampler import AtLeastTwoNoDuplicatesBatchSampler
 
     started = time.perf_counter() if started is None else started
     model = job.model

@@ -11,11 +11,14 @@ from flask.cli import with_appcontext
 
 from bot import catalog
 from bot.calibration import recalibrate
+from bot.config import ENCODER_CHOICES
 from bot.db import get_session
 from bot.evaluation_set import MATCHER_KINDS
 from bot.evaluation_set import EvaluationSet
 from bot.evaluation_set import evaluate_matcher
+from bot.indexing import matcher_for
 from bot.serving import serving
+from bot.versions import active_version
 from training.tabular import CsvValidationError
 
 
@@ -36,7 +39,14 @@ from training.tabular import CsvValidationError
     type=click.Path(file_okay=False, path_type=Path),
     help="Also write plots and a Markdown report (per-FAQ F1, confusions, sweep) here.",
 )
-def evaluate_command(path: str, as_json: bool, matcher: str, report_dir: Path | None) -> None:
+@click.option(
+    "--encoder",
+    type=click.Choice(ENCODER_CHOICES),
+    help="Encode with this encoder instead of the served one (same weight and threshold).",
+)
+def evaluate_command(
+    path: str, as_json: bool, matcher: str, report_dir: Path | None, encoder: str | None
+) -> None:
     """Measure the active model on a pairs CSV (paraphrase,question; empty = out of scope)."""
     session = get_session()
     try:
@@ -46,9 +56,12 @@ def evaluate_command(path: str, as_json: bool, matcher: str, report_dir: Path | 
     model = serving(current_app).current(session)
     if model.matcher is None:
         raise click.ClickException("there are no active FAQs to evaluate against")
+    measured = model.matcher
+    if encoder is not None:
+        measured = matcher_for(session, active_version(session), encoder)
     faq_names = {faq.id: faq.question for faq in catalog.active_faqs(session)}
     figures = evaluate_matcher(
-        model.matcher,
+        measured,
         model.threshold,
         evaluation,
         matcher,
@@ -57,10 +70,14 @@ def evaluate_command(path: str, as_json: bool, matcher: str, report_dir: Path | 
         title=f"{model.version_name} on {path} ({matcher})",
     )
     figures["model_version"] = model.version_name
+    figures["encoder"] = measured.encoder.describe()["kind"]
     if as_json:
         click.echo(json.dumps(figures))
         return
-    click.echo(f"Model version {model.version_name} on {path} ({figures['n']} messages):")
+    click.echo(
+        f"Model version {model.version_name} ({figures['encoder']}) on {path} "
+        f"({figures['n']} messages):"
+    )
     for key, value in figures.items():
         if isinstance(value, float):
             click.echo(f"  {key:<19} {value:.3f}")
