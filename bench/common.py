@@ -53,3 +53,17 @@ def free_port() -> int:
 
 def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def load_average() -> str:
+    """Printed with every figure: the machine may be shared."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+def unseen_messages() -> list[str]:
+    """The evaluation file's messages: none of them is an indexed phrasing."""
+    from bot.config import SHIPPED_DATA
+    from bot.csv_io import read_pairs_csv
+
+    return [pair.paraphrase for pair in read_pairs_csv(SHIPPED_DATA / "finbuddy_eval.csv")]

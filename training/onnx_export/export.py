@@ -77,8 +77,8 @@ def export_model(
         except Exception as exc:  # onnx and onnxruntime raise many types
             failed["onnx-int8"] = f"int8 quantisation failed: {exc}"
         config = replace(config, failed=failed)
-        parity = measure_parity(model, staging, config, checked)
-        config = replace(config, parity=parity, export=_export_facts(started))
+        parity, failed = measure_parity(model, staging, config, checked)
+        config = replace(config, parity=parity, failed=failed, export=_export_facts(started))
         config.write(staging)
         replace_directory(staging, out_dir)
     except BaseException:
@@ -89,18 +89,27 @@ def export_model(
 
 def measure_parity(
     model: Any, directory: Path, config: ServingConfig, texts: list[str]
-) -> dict[str, Any]:
-    """Token ids and cosine with torch of every encoder in `directory`, on `texts`."""
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Token ids and cosine with torch of every encoder in `directory`, on `texts`; and the
+    int8 copy's failure, if this ONNX Runtime cannot run it."""
     reference = model.encode(
         texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
     )
     parity: dict[str, Any] = {"texts": len(texts)}
+    failed = dict(config.failed)
     for kind in config.available(directory):
-        encoder = OnnxEncoder(directory, kind, threads=os.cpu_count() or 1)
+        try:
+            encoder = OnnxEncoder(directory, kind, threads=os.cpu_count() or 1)
+            vectors = encoder.encode(texts)
+        except Exception as exc:  # onnxruntime raises its own types
+            if kind == "onnx":
+                raise
+            failed[kind] = f"ONNX Runtime cannot run the int8 copy: {exc}"
+            continue
         if kind == "onnx":
             check_token_ids(model, encoder.token_ids(texts), texts)
             parity["token_ids"] = f"identical to the model's on {len(texts)} texts"
-        cosines = (encoder.encode(texts) * reference).sum(axis=1)
+        cosines = (vectors * reference).sum(axis=1)
         parity[kind] = {
             "min_cosine": round(float(cosines.min()), 6),
             "mean_cosine": round(float(cosines.mean()), 6),
@@ -108,7 +117,7 @@ def measure_parity(
     floating = parity["onnx"]
     floating["passed"] = floating["min_cosine"] >= MIN_FLOAT_COSINE
     floating["required"] = MIN_FLOAT_COSINE
-    return parity
+    return parity, failed
 
 
 def _export_facts(started: float) -> dict[str, Any]:

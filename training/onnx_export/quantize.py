@@ -85,15 +85,20 @@ def blockwise(matrix: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray, n
     is ``(codes[r, b, i] - zero_points[r, b]) * scales[r, b]``; rows are padded to whole blocks.
     """
     rows, width = matrix.shape
-    padded = np.zeros((rows, -(-width // block) * block), dtype=np.float32)
-    padded[:, :width] = matrix
+    padded = matrix
+    if width % block:
+        padded = np.zeros((rows, -(-width // block) * block), dtype=np.float32)
+        padded[:, :width] = matrix
     blocks = padded.reshape(rows, -1, block)
     low = np.minimum(blocks.min(axis=2), 0.0)
     high = np.maximum(blocks.max(axis=2), 0.0)
     scales = (high - low) / 255.0
     scales[scales == 0] = 1.0  # an all-zero block: any scale decodes it exactly
-    zero_points = np.clip(np.round(-low / scales), 0, 255)
-    codes = np.clip(np.round(blocks / scales[:, :, None]) + zero_points[:, :, None], 0, 255)
+    zero_points = np.clip(np.rint(-low / scales), 0, 255)
+    codes = blocks / scales[:, :, None]  # in place from here: embedding tables are large
+    np.rint(codes, out=codes)
+    codes += zero_points[:, :, None]
+    np.clip(codes, 0, 255, out=codes)
     return codes.astype(np.uint8), scales.astype(np.float32), zero_points.astype(np.uint8)
 
 

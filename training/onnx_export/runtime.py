@@ -15,6 +15,7 @@ import numpy as np
 from training.onnx_export.config import MODEL_FILES
 from training.onnx_export.config import TOKENIZER_FILE
 from training.onnx_export.config import ServingConfig
+from training.onnx_export.tokenizers_lean import load_token_ids
 
 BATCH_TOKENS = 8192  # padded tokens per run: big enough to use the cores, small in memory
 MAX_BATCH = 128
@@ -25,7 +26,6 @@ class OnnxEncoder:
 
     def __init__(self, directory: Path, kind: str = "onnx", threads: int = 1) -> None:
         import onnxruntime
-        from tokenizers import Tokenizer
 
         directory = Path(directory)
         config = ServingConfig.read(directory)
@@ -44,25 +44,23 @@ class OnnxEncoder:
         self.session = onnxruntime.InferenceSession(
             str(self.path), options, providers=["CPUExecutionProvider"]
         )
-        self.tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(config.max_seq_length)
+        self.tokenize = load_token_ids(directory / TOKENIZER_FILE, config.max_seq_length)
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         """The ids the model sees for each text, prompt included (the export checks them)."""
-        return [encoding.ids for encoding in self._tokenize(texts)]
+        return self.tokenize([self.config.prompt + text for text in texts])
 
     def encode(self, texts: list[str]) -> np.ndarray:
         vectors = np.empty((len(texts), self.config.dimension), dtype=np.float32)
-        encodings = self._tokenize(texts)
-        lengths = np.array([len(encoding.ids) for encoding in encodings])
+        tokens = self.token_ids(texts)
+        lengths = np.array([len(ids) for ids in tokens], dtype=np.int64)
         order = np.argsort(lengths, kind="stable")
         start = 0
         while start < len(order):
             longest = lengths[order[min(start + MAX_BATCH, len(order)) - 1]]
             size = int(min(MAX_BATCH, max(1, BATCH_TOKENS // max(longest, 1))))
             rows = order[start : start + size]
-            vectors[rows] = self._embed([encodings[row] for row in rows])
+            vectors[rows] = self._embed([tokens[row] for row in rows])
             start += size
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
@@ -70,17 +68,13 @@ class OnnxEncoder:
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "threads": self.threads, "file": str(self.path)}
 
-    def _tokenize(self, texts: list[str]) -> list[Any]:
-        prompt = self.config.prompt
-        return self.tokenizer.encode_batch([prompt + text for text in texts])
-
-    def _embed(self, encodings: list[Any]) -> np.ndarray:
-        width = max(len(encoding.ids) for encoding in encodings)
-        ids = np.full((len(encodings), width), self.config.pad_token_id, dtype=np.int64)
-        mask = np.zeros((len(encodings), width), dtype=np.int64)
-        for row, encoding in enumerate(encodings):
-            ids[row, : len(encoding.ids)] = encoding.ids
-            mask[row, : len(encoding.ids)] = 1
+    def _embed(self, rows: list[list[int]]) -> np.ndarray:
+        width = max(len(row) for row in rows)
+        ids = np.full((len(rows), width), self.config.pad_token_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for index, row in enumerate(rows):
+            ids[index, : len(row)] = row
+            mask[index, : len(row)] = 1
         inputs = {"input_ids": ids, "attention_mask": mask}
         feed = {name: inputs[name] for name in self.config.input_names}
         tokens = self.session.run(None, feed)[0]
