@@ -268,6 +268,13 @@ def test_evaluate_measures_with_the_encoder_asked_for(runner, encoder):
         assert figures[key] == pytest.approx(served_figures[key], abs=0.01)
 
 
+def test_model_export_prepares_a_fresh_instance_before_any_message(app, runner):
+    result = runner.invoke(args=["model", "export"])
+    assert result.exit_code == 0, result.output
+    assert "Model version v1 serves with onnx-int8" in result.output
+    assert serving_record(version_dir(app))["encoder"] == "onnx-int8"
+
+
 def test_model_export_makes_the_export_again_and_servers_reload(app, runner):
     ask(app.test_client(), MESSAGES[0])
     exported = serving_dir(version_dir(app)) / "model.onnx"
