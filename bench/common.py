@@ -7,6 +7,7 @@ import resource
 import socket
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 
@@ -42,6 +43,17 @@ def time_calls(call: Callable[[], object], repeats: int, warmup: int = 5) -> lis
         call()
         samples.append((time.perf_counter() - started) * 1000)
     return samples
+
+
+def run_in_threads(worker: Callable[[int], object], count: int) -> float:
+    """Run worker(0) ... worker(count - 1) at once, one thread each; seconds until all end."""
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
 
 
 def free_port() -> int:

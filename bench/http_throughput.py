@@ -28,6 +28,7 @@ from pathlib import Path
 from common import free_port
 from common import load_average
 from common import percentiles
+from common import run_in_threads
 from common import unseen_messages
 
 from bot.config import DEFAULT_BASE_MODEL
@@ -118,13 +119,7 @@ def main() -> None:
                 with lock:
                     latencies.append(elapsed)
 
-        started = time.perf_counter()
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - started
+        elapsed = run_in_threads(client, args.clients)
         memory = worker_memory_mb(server.pid)
     finally:
         server.send_signal(signal.SIGTERM)

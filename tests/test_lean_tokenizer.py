@@ -76,14 +76,16 @@ def toy_unigram(pieces: list[tuple[str, float]]) -> str:
 @pytest.mark.parametrize("max_length", [6, 64])
 def test_pieces_across_word_starts_and_unknown_runs_match_the_library(max_length):
     # "a▁b" crosses a word start, so words cannot be searched alone here; "q" and "z" are in
-    # no piece, so they are unknown and fuse; ties ("ab" vs "a"+"b") go to the first found.
+    # no piece, "x" and "y" only in "xy": all four are unknown alone, and runs of unknown
+    # characters fuse; ties ("ab" vs "a"+"b") go to the first found.
     pieces = [("▁", -2.0), ("a", -1.0), ("b", -1.0), ("ab", -2.0), ("a▁b", -1.5), ("▁ab", -2.5)]
-    pieces += [("c", -3.0), ("abc", -4.0), ("é", -1.0)]
+    pieces += [("c", -3.0), ("abc", -4.0), ("é", -1.0), ("xy", -1.0)]
     tokenizer_json = toy_unigram(pieces)
     lean = LeanUnigram(json.loads(tokenizer_json), max_length)
     assert not lean.split_words
     texts = ["a b", "ab ab", "abc qqz ab", "zz a b c", "É ab", "<s>a b</s>", "", "ab " * 30]
-    texts += ["".join(random.Random(seed).choices("ab cqzé", k=20)) for seed in range(200)]
+    texts += ["xq", "qx", "xxqy", "xy", "yx q", "axqb"]
+    texts += ["".join(random.Random(seed).choices("ab cqzxyé", k=20)) for seed in range(300)]
     assert lean(texts) == library_ids(tokenizer_json, texts, max_length)
 
 

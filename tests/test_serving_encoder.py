@@ -19,6 +19,7 @@ from bot.exporting import serving_dir
 from bot.exporting import serving_record
 from bot.versions import active_version
 from training.onnx_export import quantize
+from training.onnx_export.cache import export_cache_dir
 from training.onnx_export.config import ServingConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -249,9 +250,11 @@ def test_a_web_worker_exports_an_old_version_in_a_child_process(
     app = make_app()
     expected = ask(app.test_client(), MESSAGES[0])
     forget_the_export(app)
+    shutil.rmtree(export_cache_dir(str(tiny_bert)))  # nothing to copy: it must export
     worker = serve_in_a_worker(app, tiny_bert)
     assert worker == {"faq_id": expected["faq_id"], "loaded": [], "encoder": "onnx-int8"}
     assert ServingConfig.read(serving_dir(version_dir(app))).parity["onnx"]["passed"]
+    assert ServingConfig.read(export_cache_dir(str(tiny_bert))) is not None
 
 
 @pytest.mark.parametrize("encoder", ["torch", "onnx", "onnx-int8"])

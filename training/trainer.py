@@ -35,6 +35,12 @@ class TrainingConfig:
 
     `patience` is the number of evaluations without improvement before training stops early
     (0: never stop early, and keep no evaluator's best epoch).
+
+    `freeze_embeddings` keeps the word-embedding table as it is. It is most of a multilingual
+    model (e5-small: 96M of 118M parameters), and updating it every step (its gradient and
+    AdamW's two moments, 1.1 GB) cost a third of the training time on 2 cores; on the FinBuddy
+    evaluation file the figures did not move (acc@1 0.878 and overall 0.835 either way,
+    oos_recall 0.806 frozen vs 0.774).
     """
 
     epochs: float = 5
@@ -45,6 +51,7 @@ class TrainingConfig:
     scale: float = 20.0
     max_steps: int = -1
     patience: int = 0
+    freeze_embeddings: bool = True
     progress_bar: bool = True
 
     def as_dict(self) -> dict[str, float | int | bool]:
@@ -173,6 +180,8 @@ def train_model(
 
     started = time.perf_counter() if started is None else started
     model = job.model
+    if config.freeze_embeddings:
+        model[0].auto_model.get_input_embeddings().weight.requires_grad_(False)
     dataset = Dataset.from_dict(job.columns)
     evaluator = job.evaluation.evaluator if job.evaluation else None
     metric = None
