@@ -194,6 +194,7 @@ def install_base_export(model: str, target: Path) -> str | None:
             os.link(file, staging / file.name)  # the files are never changed in place
         except OSError:
             shutil.copy2(file, staging / file.name)
+    staging.chmod(source.stat().st_mode & 0o777)
     replace_directory(staging, target)
     return None
 

@@ -74,6 +74,14 @@ def test_the_export_writes_every_file_and_records_its_parity_with_torch(exported
     assert not list(exported.parent.glob(".serving-*")), "the staging directory was left behind"
 
 
+def test_the_export_is_as_readable_as_any_file_written_here(exported, tmp_path):
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    mode = plain.stat().st_mode & 0o777
+    assert {path.stat().st_mode & 0o777 for path in exported.iterdir()} == {mode}
+    assert exported.stat().st_mode & 0o777 == mode | (mode & 0o444) >> 2
+
+
 def test_onnx_embeddings_equal_torch_on_texts_the_export_never_saw(exported, tiny_bert):
     torch_vectors = SentenceEncoder(str(tiny_bert)).encode(UNSEEN)
     float32 = OnnxEncoder(exported, "onnx").encode(UNSEEN)

