@@ -40,12 +40,12 @@ from training.onnx_export.runtime import OnnxEncoder
 logger = logging.getLogger(__name__)
 
 
-@lru_cache(maxsize=4)
 def encoder_for(model: str) -> Encoder:
     """A base model's reference encoder: its float32 export (torch if it has none).
 
     The export is made once per machine (in the model cache) and equals torch (cosine >=
     0.999, checked when it is made), so a version can be calibrated without loading torch.
+    Not kept: a worker that created the first version serves with int8 afterwards.
     """
     directory, _ = base_export(model)
     if directory is None:
@@ -111,7 +111,7 @@ def served_encoder(
     return encoder, wanted
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=1)
 def _encoder(
     directory: str,
     exported_at: int,
@@ -121,7 +121,8 @@ def _encoder(
     capacity: int,
     reason: str,
 ) -> CachedEncoder:
-    """Encoders are read-only at serving time, so one per version and kind is shared."""
+    """The encoder a worker serves with, kept across index rebuilds (its session and its cache
+    of messages stay); one at a time, so a version swapped out leaves memory with its model."""
     encoder = (
         SentenceEncoder(model_path)
         if kind == "torch"
