@@ -16,6 +16,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 
 from training.files import match_modes
@@ -32,6 +33,9 @@ from training.onnx_export.quantize import quantize_int8
 from training.onnx_export.runtime import OnnxEncoder
 from training.onnx_export.tokenizer import check_token_ids
 from training.onnx_export.tokenizer import write_tokenizer
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 MIN_FLOAT_COSINE = 0.999
 MAX_CHECKED_TEXTS = 2000  # enough to catch a broken export; bounded for big catalogues
@@ -90,7 +94,7 @@ def export_model(
 
 
 def measure_parity(
-    model: Any, directory: Path, config: ServingConfig, texts: list[str]
+    model: SentenceTransformer, directory: Path, config: ServingConfig, texts: list[str]
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Token ids and cosine with torch of every encoder in `directory`, on `texts`; and the
     int8 copy's failure, if this ONNX Runtime cannot run it."""
