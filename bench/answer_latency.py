@@ -1,96 +1,113 @@
-"""p50/p99 latency of answer() in-process and of POST /api/chat through waitress on localhost.
+"""answer() on messages it has not seen, against the bare encoder call for the same messages.
 
-python bench/answer_latency.py [--repeats 300] [--base-model embedded:multilingual-e5-small]
+    python bench/answer_latency.py [--base-model NAME] [--instance DIR] [--encoder KIND]
+                                   [--threads N] [--rounds 3] [--growth 10000]
+
+The embedding cache is off, so every call encodes. Each message is timed twice in turn: the
+served encoder alone (what answer() cannot avoid) and the whole answer() (encode, FAISS, the
+character n-grams, fusion, the threshold and the query log written to SQLite). `--growth N`
+also measures answer() with N synthetic FAQs of 3 phrasings each on top of the shipped 30.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
-import threading
+import csv
+import random
+import tempfile
 import time
+from pathlib import Path
 
-from common import free_port
-from common import peak_rss_mb
+from common import load_average
 from common import percentiles
 from common import temp_app
-from common import time_calls
+from common import unseen_messages
 
 from bot.config import DEFAULT_BASE_MODEL
+from bot.config import SHIPPED_DATA
 
-MESSAGES = [
-    "min, dashboard aku kosong knp ya",
-    "gmn cara masukin gaji bulanan",
-    "bisa dipake offline gak sih",
-    "cuaca jakarta hari ini gimana",
-]
+
+def timed(call, *args) -> float:  # noqa: ANN001
+    started = time.perf_counter()
+    call(*args)
+    return (time.perf_counter() - started) * 1000
+
+
+def measure(app, rounds: int) -> tuple[dict, dict, str]:  # noqa: ANN001
+    """p50/p99 of the bare encoder and of answer(), interleaved message by message."""
+    from bot.answering import answer
+    from bot.db import get_session
+    from bot.serving import serving
+
+    messages = unseen_messages()
+    with app.app_context():
+        answer("warm up", channel="bench")  # loads (or bootstraps) the model
+        encoder = serving(app).current(get_session()).matcher.encoder.encoder  # no cache
+        for text in messages[:10]:
+            answer(text, channel="bench")
+        bare, whole = [], []
+        for _ in range(rounds):
+            for text in messages:
+                bare.append(timed(encoder.encode, [text]))
+                whole.append(timed(answer, text, "bench"))
+        described = encoder.describe()
+    return percentiles(bare), percentiles(whole), f"{described['kind']} x{described['threads']}"
+
+
+def synthetic_faq_file(n_faqs: int, seed: int = 0) -> Path:
+    """The shipped FAQs plus `n_faqs` made-up ones (a question and two alternates each)."""
+    rng = random.Random(seed)
+    with open(SHIPPED_DATA / "finbuddy_pairs.csv", newline="", encoding="utf-8") as handle:
+        words = sorted({w for row in csv.DictReader(handle) for w in row["paraphrase"].split()})
+    path = Path(tempfile.mkdtemp(prefix="faq-growth-")) / "faq.csv"
+    seen: set[str] = set()
+    with open(SHIPPED_DATA / "finbuddy_faq.csv", newline="", encoding="utf-8") as source:
+        rows = list(csv.reader(source))
+    while len(rows) < n_faqs + 31:
+        texts = [" ".join(rng.choices(words, k=rng.randint(4, 12))) for _ in range(3)]
+        if seen.isdisjoint(texts) and len(set(texts)) == 3:
+            seen.update(texts)
+            rows.append([texts[0], f"Jawaban {len(rows)}", "sintetis", " | ".join(texts[1:])])
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    return path
+
+
+def report(label: str, bare: dict, whole: dict) -> None:
+    print(f"{label} bare encoder: {bare}")
+    print(f"{label} answer():     {whole}")
+    print(f"{label} answer() p50 / encoder p50 = {whole['p50_ms'] / bare['p50_ms']:.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=300)
     parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
-    parser.add_argument("--threads", type=int, default=4, help="waitress worker threads")
+    parser.add_argument("--instance", help="measure this instance folder instead of a new one")
+    parser.add_argument("--encoder", choices=("onnx-int8", "onnx", "torch"))
+    parser.add_argument("--threads", type=int, default=1, help="BOT_ENCODER_THREADS")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--growth", type=int, default=0, help="also with N synthetic FAQs")
     args = parser.parse_args()
-
-    # the per-address limit is checked as in production, but set high enough not to refuse
-    app = temp_app(BOT_BASE_MODEL=args.base_model, BOT_API_RATE_LIMIT_IP="1000000 per minute")
-    from bot.answering import answer
-
-    with app.app_context():
-        answer("warm up", channel="bench")
-        turn = iter(range(10**9))
-        in_process = time_calls(
-            lambda: answer(MESSAGES[next(turn) % len(MESSAGES)], channel="bench"), args.repeats
-        )
-    print("answer() in-process:", json.dumps(percentiles(in_process)))
-
-    from waitress.server import create_server
-
-    port = free_port()
-    server = create_server(app, host="127.0.0.1", port=port, threads=args.threads)
-    threading.Thread(target=server.run, daemon=True).start()
-    time.sleep(0.3)
-
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-
-    def post() -> None:
-        body = json.dumps({"message": MESSAGES[next(turn) % len(MESSAGES)]})
-        connection.request("POST", "/api/chat", body, {"Content-Type": "application/json"})
-        response = connection.getresponse()
-        response.read()
-        assert response.status == 200, response.status
-
-    over_http = time_calls(post, args.repeats)
-    print("POST /api/chat via waitress (1 client):", json.dumps(percentiles(over_http)))
-
-    clients, per_client = 4, args.repeats // 4
-
-    def client_loop() -> None:
-        own = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        for i in range(per_client):
-            own.request(
-                "POST",
-                "/api/chat",
-                json.dumps({"message": MESSAGES[i % len(MESSAGES)]}),
-                {"Content-Type": "application/json"},
-            )
-            own.getresponse().read()
-
-    started = time.perf_counter()
-    threads = [threading.Thread(target=client_loop) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    print(
-        f"throughput with {clients} concurrent clients: "
-        f"{clients * per_client / elapsed:.1f} requests/s"
-    )
-    print(f"peak RSS: {peak_rss_mb()} MB")
-    server.close()
+    config = {
+        "BOT_BASE_MODEL": args.base_model,
+        "BOT_EMBED_CACHE_SIZE": 0,
+        "BOT_ENCODER": args.encoder,
+        "BOT_ENCODER_THREADS": args.threads,
+        # the per-address limit is checked as in production, but set high enough not to refuse
+        "BOT_API_RATE_LIMIT_IP": "1000000 per minute",
+    }
+    if args.instance:
+        config["BOT_INSTANCE_PATH"] = args.instance
+    bare, whole, encoder = measure(temp_app(**config), args.rounds)
+    print(f"{encoder}, cache off, {load_average()}")
+    report("30 FAQs:", bare, whole)
+    if args.growth:
+        config.pop("BOT_INSTANCE_PATH", None)
+        config["BOT_SEED_FAQ_FILE"] = str(synthetic_faq_file(args.growth))
+        grown_bare, grown, _ = measure(temp_app(**config), args.rounds)
+        report(f"{args.growth + 30} FAQs:", grown_bare, grown)
+        print(f"growth: answer() p50 {grown['p50_ms'] / whole['p50_ms']:.2f}x the 30-FAQ p50")
+        print(load_average())
 
 
 if __name__ == "__main__":

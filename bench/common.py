@@ -7,6 +7,7 @@ import resource
 import socket
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 
@@ -44,6 +45,17 @@ def time_calls(call: Callable[[], object], repeats: int, warmup: int = 5) -> lis
     return samples
 
 
+def run_in_threads(worker: Callable[[int], object], count: int) -> float:
+    """Run worker(0) ... worker(count - 1) at once, one thread each; seconds until all end."""
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
 def free_port() -> int:
     """A port on 127.0.0.1 that is free right now, for a server the benchmark starts."""
     with socket.socket() as sock:
@@ -53,3 +65,17 @@ def free_port() -> int:
 
 def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def load_average() -> str:
+    """Printed with every figure: the machine may be shared."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+def unseen_messages() -> list[str]:
+    """The evaluation file's messages: none of them is an indexed phrasing."""
+    from bot.config import SHIPPED_DATA
+    from bot.csv_io import read_pairs_csv
+
+    return [pair.paraphrase for pair in read_pairs_csv(SHIPPED_DATA / "finbuddy_eval.csv")]

@@ -1,22 +1,31 @@
-"""Index build time (encode + FAISS + char TF-IDF) for synthetic FAQ sets of 1k and 10k.
+"""Index build time (encode + FAISS + char TF-IDF) for synthetic catalogues, by encoder.
 
-python bench/index_build.py [--sizes 1000 10000]
+    python bench/index_build.py [--sizes 1000 10000] [--phrasings-per-faq 3]
+                                [--encoders torch onnx onnx-int8] [--threads N]
+
+torch is the encoder indexes were built with before the ONNX export; onnx-int8 is what a
+version serves with when its parity check allows it. ONNX encoders run with --threads (default:
+every core, as an index rebuild in `flask` or the retrain worker does).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import os
 import random
 import time
 
+from common import load_average
 from common import peak_rss_mb
 
 from bot.config import DEFAULT_BASE_MODEL
 from bot.config import SHIPPED_DATA
-from bot.indexing import encoder_for
+from bot.encoders import SentenceEncoder
+from bot.exporting import base_export
 from bot.matcher import Matcher
 from bot.matcher import Phrasing
+from training.onnx_export.runtime import OnnxEncoder
 
 
 def vocabulary() -> list[str]:
@@ -37,27 +46,41 @@ def synthetic_phrasings(n_faqs: int, per_faq: int, seed: int = 0) -> list[Phrasi
     ]
 
 
+def encoder(kind: str, model: str, threads: int):  # noqa: ANN201
+    if kind == "torch":
+        return SentenceEncoder(model)
+    directory, failure = base_export(model)
+    if directory is None:
+        raise SystemExit(f"{model} has no ONNX export: {failure}")
+    return OnnxEncoder(directory, kind, threads)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument("--phrasings-per-faq", type=int, default=1)
+    parser.add_argument("--phrasings-per-faq", type=int, default=3)
     parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
+    parser.add_argument("--encoders", nargs="+", default=["torch", "onnx", "onnx-int8"])
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
-    encoder = encoder_for(args.base_model)
-    encoder.encode(["warm up"])
-    for size in args.sizes:
-        phrasings = synthetic_phrasings(size, args.phrasings_per_faq)
-        started = time.perf_counter()
-        matcher = Matcher.build(encoder, phrasings, semantic_weight=0.5)
-        built = time.perf_counter() - started
-        started = time.perf_counter()
-        for _ in range(50):
-            matcher.rank("gmn cara input pengeluaran harian")
-        query_ms = (time.perf_counter() - started) / 50 * 1000
-        print(
-            f"{size} FAQs ({len(phrasings)} phrasings): build {built:.2f}s, "
-            f"query {query_ms:.2f} ms, peak RSS {peak_rss_mb()} MB"
-        )
+    for kind in args.encoders:
+        chosen = encoder(kind, args.base_model, args.threads)
+        chosen.encode(["warm up"])
+        for size in args.sizes:
+            phrasings = synthetic_phrasings(size, args.phrasings_per_faq)
+            started = time.perf_counter()
+            matcher = Matcher.build(chosen, phrasings, semantic_weight=0.5)
+            built = time.perf_counter() - started
+            started = time.perf_counter()
+            for _ in range(50):
+                matcher.rank("gmn cara input pengeluaran harian")
+            query_ms = (time.perf_counter() - started) / 50 * 1000
+            print(
+                f"{kind} x{chosen.describe()['threads']}: {size} FAQs ({len(phrasings)} "
+                f"phrasings): build {built:.1f} s, query {query_ms:.1f} ms, "
+                f"peak RSS {peak_rss_mb()} MB; {load_average()}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

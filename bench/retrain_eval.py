@@ -1,8 +1,13 @@
-"""`flask evaluate` before and after `flask retrain` on the shipped data, and retrain wall time.
+"""`flask evaluate` before and after `flask retrain` on the shipped data, and retrain's time.
 
-Runs the real CLI in a fresh instance folder, exactly as a user would:
+Runs the real CLI in fresh instance folders, exactly as a user would:
 
-    python bench/retrain_eval.py [--base-model NAME] [-- extra retrain args]
+    python bench/retrain_eval.py [--base-model NAME] [--compare] [-- extra retrain args]
+
+`--compare` retrains twice in the same run, in fresh instances: first training the word
+embeddings too (`--train-embeddings`, as retrain did before they were frozen), then with the
+defaults, so both times are taken under the same load. Each retrain's instance folder is printed:
+`bench/encoder_parity.py --instance DIR` measures its encoders.
 """
 
 from __future__ import annotations
@@ -10,11 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import load_average
 
 from bot.config import DEFAULT_BASE_MODEL
 from training.evaluation import HEADLINE_METRICS as KEYS
@@ -37,37 +45,51 @@ def show(label: str, figures: dict) -> None:
     )
 
 
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def retrain_once(base_model: str, retrain_args: list[str]) -> None:
+    instance = tempfile.mkdtemp(prefix="faq-retrain-bench-")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", BOT_BASE_MODEL=base_model)
+    env["BOT_INSTANCE_PATH"] = instance
+    print(f"--- retrain {' '.join(retrain_args) or '(defaults)'} in {instance}")
+    show("before retrain:", json.loads(flask(env, "evaluate", str(EVAL_FILE), "--json")))
+    started, cpu = time.perf_counter(), children_cpu_seconds()
+    output = flask(env, "retrain", "--no-progress", "--json", *retrain_args)
+    wall, cpu = time.perf_counter() - started, children_cpu_seconds() - cpu
+    report = json.loads(output.strip().splitlines()[-1])
+    show("after retrain: ", json.loads(flask(env, "evaluate", str(EVAL_FILE), "--json")))
+    metrics = json.loads(
+        (Path(instance) / "models" / report["version"] / "metrics.json").read_text()
+    )
+    serving = metrics["serving"]
+    after = report["after"]
+    print(
+        f"cross-validated: overall accuracy {after['overall_accuracy_cv']:.3f}, "
+        f"oos_recall {after['oos_recall_cv']:.3f}, cost {after['cost_cv']:.3f}"
+    )
+    print(
+        f"flask retrain: {wall:.1f} s wall, {cpu:.1f} s CPU; of which training "
+        f"{metrics['training']['seconds']} s (loss {report['loss_before']:.3f} -> "
+        f"{report['loss_after']:.3f}); {load_average()}"
+    )
+    print(
+        f"serves with {serving['encoder']}: {serving['reason']}; figures {serving.get('figures')}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
+    parser.add_argument("--compare", action="store_true", help="also with --train-embeddings")
     parser.add_argument("retrain_args", nargs="*")
     args = parser.parse_args()
-    env = dict(
-        os.environ,
-        HF_HUB_OFFLINE="1",
-        BOT_BASE_MODEL=args.base_model,
-        BOT_INSTANCE_PATH=tempfile.mkdtemp(prefix="faq-retrain-bench-"),
-    )
-    print(f"base model {args.base_model}, torch threads {os.cpu_count()} cores")
-    show("before retrain:", json.loads(flask(env, "evaluate", str(EVAL_FILE), "--json")))
-    started = time.perf_counter()
-    report = json.loads(
-        flask(env, "retrain", "--no-progress", "--json", *args.retrain_args)
-        .strip()
-        .splitlines()[-1]
-    )
-    wall = time.perf_counter() - started
-    show("after retrain: ", json.loads(flask(env, "evaluate", str(EVAL_FILE), "--json")))
-    print(
-        "cross-validated after retrain: overall accuracy",
-        round(report["after"]["overall_accuracy_cv"], 3),
-        "cost",
-        round(report["after"]["cost_cv"], 3),
-    )
-    print(
-        f"flask retrain wall time: {wall:.1f}s (training loss "
-        f"{report['loss_before']:.3f} -> {report['loss_after']:.3f})"
-    )
+    print(f"base model {args.base_model}, {os.cpu_count()} cores")
+    if args.compare:
+        retrain_once(args.base_model, ["--train-embeddings", *args.retrain_args])
+    retrain_once(args.base_model, args.retrain_args)
 
 
 if __name__ == "__main__":

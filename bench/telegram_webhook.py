@@ -21,6 +21,7 @@ from pathlib import Path
 from common import free_port
 from common import peak_rss_mb
 from common import percentiles
+from common import run_in_threads
 from common import temp_app
 
 from bot.config import DEFAULT_BASE_MODEL
@@ -129,12 +130,7 @@ def main() -> None:
                     results.append((chat_id, started, took, status))
 
         began = time.perf_counter()
-        threads = [threading.Thread(target=client, args=(c,)) for c in range(args.clients)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        accepted_in = time.perf_counter() - began
+        accepted_in = run_in_threads(client, args.clients)
         burst_trips = [took for _, _, took, _ in results]
         burst_sent = {chat: started for chat, started, _, status in results if status == 200}
         refused = len(results) - len(burst_sent)

@@ -131,6 +131,7 @@ def healthz():  # noqa: ANN201
             "base_model": version.base_model if version else current_app.config["BOT_BASE_MODEL"],
             "faqs": count_active_faqs(session),
             "serving": {"pid": os.getpid(), **serving(current_app).status()},
+            "encoder": serving(current_app).encoder_status(),
         }
     )
 

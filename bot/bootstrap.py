@@ -13,6 +13,7 @@ from bot.catalog import indexed_phrasings
 from bot.evaluation_set import EvaluationSet
 from bot.evaluation_set import calibrate_and_measure
 from bot.evaluation_set import calibration_data
+from bot.exporting import export_version
 from bot.indexing import encoder_for
 from bot.indexing import matcher_for
 from bot.indexing import rebuild_index
@@ -65,6 +66,9 @@ def bootstrap_version(app: Flask, session: Session) -> ModelVersion | None:
         "eval_file": eval_file,
         "eval": figures,
     }
+    record["serving"] = export_version(
+        app, session, directory, base_model, weight, threshold, reject_margin
+    )
     write_metrics(directory, record)
     write_model_card(directory, name, record)
     version = ModelVersion(

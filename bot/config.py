@@ -41,6 +41,19 @@ def parse_flag(value: object, default: bool | None = None) -> bool | None:
     raise ValueError(f"expected a yes/no value (1/0, true/false, yes/no, on/off), not {value!r}")
 
 
+ENCODER_CHOICES = ("onnx-int8", "onnx", "torch")
+
+
+def parse_encoder(value: str | None) -> str | None:
+    """BOT_ENCODER: one of ENCODER_CHOICES, or empty for the best the version's parity allows."""
+    if value is None or not value.strip():
+        return None
+    choice = value.strip().lower()
+    if choice not in ENCODER_CHOICES:
+        raise ValueError(f"BOT_ENCODER must be one of {', '.join(ENCODER_CHOICES)}, not {value!r}")
+    return choice
+
+
 def _float_or_none(value: str | None) -> float | None:
     if value is None or value.strip() == "":
         return None
@@ -79,6 +92,10 @@ def from_environment(instance_path: str, env: Mapping[str, str] | None = None) -
         "BOT_KEEP_VERSIONS": int(env.get("BOT_KEEP_VERSIONS", "5")),
         # a running retraining job silent this long has lost its worker
         "BOT_JOB_HEARTBEAT_TIMEOUT": float(env.get("BOT_JOB_HEARTBEAT_TIMEOUT", "60")),
+        "BOT_ENCODER": parse_encoder(env.get("BOT_ENCODER")),
+        # One ONNX Runtime thread per worker: run as many workers as cores.
+        "BOT_ENCODER_THREADS": int(env.get("BOT_ENCODER_THREADS", "1")),
+        "BOT_EMBED_CACHE_SIZE": int(env.get("BOT_EMBED_CACHE_SIZE", "4096")),
         # None: secure unless debugging or testing (bot.admin.security decides)
         "BOT_SECURE_COOKIES": parse_flag(env.get("BOT_SECURE_COOKIES")),
         "ADMIN_SESSION_HOURS": float(env.get("ADMIN_SESSION_HOURS", "12")),

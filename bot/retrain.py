@@ -20,6 +20,7 @@ from bot.encoders import SentenceEncoder
 from bot.evaluation_set import EvaluationSet
 from bot.evaluation_set import calibrate_and_measure
 from bot.evaluation_set import calibration_data
+from bot.exporting import export_version
 from bot.indexing import matcher_for
 from bot.matcher import Matcher
 from bot.models import ModelVersion
@@ -226,6 +227,15 @@ def retrain(
                 before or None, after, app.config["BOT_PROMOTION_TOLERANCE"], force
             ),
         }
+        record["serving"] = export_version(
+            app,
+            session,
+            staging,
+            str(staging / "model"),
+            calibration.semantic_weight,
+            calibration.threshold,
+            calibration.reject_margin,
+        )
         write_metrics(staging, record)
         staging.rename(directory)
     except Exception as exc:

@@ -228,6 +228,13 @@ class Serving:
             self._lock = threading.Lock()
             self._state_lock = threading.Lock()
 
+    def encoder_status(self) -> dict[str, Any] | None:
+        """The loaded model's encoder: kind, threads, why, cache; None before a first message."""
+        model = self._current
+        if model is None or model.matcher is None:
+            return None
+        return {"version": model.version_name, **model.matcher.encoder.describe()}
+
     @staticmethod
     def _active_key(session: Session) -> Key | None:
         row = session.execute(

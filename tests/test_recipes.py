@@ -16,10 +16,10 @@ from bot.config import SHIPPED_DATA
 from bot.db import new_session
 from bot.models import ModelVersion
 from training.base_model import load_sentence_transformer
+from training.batch_sampler import AtLeastTwoNoDuplicatesBatchSampler
 from training.mnrl import MAX_OUT_OF_SCOPE_COLUMNS
 from training.mnrl import mine_hard_negatives
 from training.mnrl import out_of_scope_columns
-from training.trainer import AtLeastTwoNoDuplicatesBatchSampler
 from training.trainer import fit_batch_size
 
 pytestmark = pytest.mark.slow

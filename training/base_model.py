@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-from sentence_transformers import SentenceTransformer
+from typing import TYPE_CHECKING
 
 from training.embedded_e5.cache import embedded_e5_path
 from training.errors import BaseModelError
+
+if TYPE_CHECKING:  # sentence-transformers loads torch: only when a model is loaded
+    from sentence_transformers import SentenceTransformer
 
 EMBEDDED_PREFIX = "embedded:"
 
@@ -45,6 +47,8 @@ def load_sentence_transformer(name: str, device: str | None = None) -> SentenceT
     A plain encoder (e.g. indobenchmark/indobert-base-p1: a BertModel with no pooling config)
     gets Transformer + mean Pooling, as in the FinBuddy model card.
     """
+    from sentence_transformers import SentenceTransformer
+
     resolved = resolve_model_path(name)
     try:
         if _looks_like_path(resolved):
@@ -70,6 +74,7 @@ def load_sentence_transformer(name: str, device: str | None = None) -> SentenceT
 
 
 def _mean_pooled(path: str, device: str | None) -> SentenceTransformer:
+    from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling
     from sentence_transformers.sentence_transformer.modules import Transformer
 

@@ -13,3 +13,7 @@ class BaseModelError(RuntimeError):
 
 class EmbeddedE5Error(BaseModelError):
     """The bundled model cannot be found or converted; the message says why."""
+
+
+class ExportError(RuntimeError):
+    """A model cannot be exported for ONNX serving; the message says why (it serves with torch)."""

@@ -96,6 +96,7 @@ def render_model_card(name: str, record: dict[str, Any]) -> str:
         lines += ["", f"Calibration: {evaluation['calibration']}."]
     if record.get("promotion"):
         lines += _promotion(record["promotion"])
+    lines += _serving_section(record.get("serving"))
     if training:
         lines += [
             "",
@@ -127,3 +128,29 @@ def render_model_card(name: str, record: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _serving_section(serving: dict[str, Any] | None) -> list[str]:
+    """Which encoder the bot serves this version with, and the parity figures behind it."""
+    if not serving:
+        return []
+    lines = ["", "## Serving", "", f"Encoder: `{serving['encoder']}`: {serving['reason']}."]
+    figures = serving.get("figures") or {}
+    cosine = serving.get("cosine") or {}
+    if cosine:
+        lines += [
+            "",
+            f"Figures on the evaluation file at this version's weight and threshold (int8 may "
+            f"lose at most {serving.get('tolerance')} on each); cosine with torch's embeddings:",
+            "",
+            "| encoder | acc@1 | oos_recall | overall | min cosine |",
+            "|:--|--:|--:|--:|--:|",
+        ]
+        for kind, similarity in cosine.items():
+            row = figures.get(kind, {})
+            values = [
+                _number(row[key]) if key in row else "n/a"
+                for key in ("accuracy_at_1", "oos_recall", "overall_accuracy")
+            ]
+            lines.append(f"| {kind} | {' | '.join(values)} | {similarity['min_cosine']} |")
+    return lines

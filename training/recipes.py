@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.mnrl import fine_tune_mnrl
 from training.recipe_data import SCORED_PAIR_COLUMNS
 from training.recipe_data import SPLIT_SEED
 from training.recipe_data import TRIPLET_COLUMNS
@@ -202,6 +201,8 @@ def train_recipe(
     The mnrl recipe stops early on `faq_set` (the FAQ evaluation file) unless patience is 0,
     which keeps that file out of training decisions.
     """
+    from training.mnrl import fine_tune_mnrl  # loads torch: only when training
+
     if recipe.name != "mnrl":
         return _train_on_file(recipe, base_model, output_dir, config, callbacks)
     evaluator = faq_retrieval_evaluator(faq_set) if faq_set and config.patience > 0 else None

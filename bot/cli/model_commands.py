@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from bot.bootstrap import bootstrap_version
 from bot.cli.output import score_text
 from bot.db import get_session
+from bot.exporting import serving_record
+from bot.indexing import export_serving
 from bot.models import ModelVersion
 from bot.versions import activate
+from bot.versions import active_version
+from bot.versions import bump_index_revision
 from bot.versions import delete_version
 from bot.versions import find_version
 from training.embedded_e5.cache import directory_size
@@ -70,6 +77,38 @@ def delete_command(name: str) -> None:
     except (LookupError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Model version {name} deleted.")
+
+
+@model_cli.command("export")
+@click.argument("name", required=False)
+@click.option("--force", is_flag=True, help="Make the ONNX files again, not only the check.")
+def export_command(name: str | None, force: bool) -> None:
+    """Export VERSION (default: the active one) for ONNX Runtime and choose its encoder.
+
+    Checks parity on the evaluation file as it is now; creates the first version if there is
+    none. Run it before starting web workers, so none of them has to export.
+    """
+    session = get_session()
+    started = time.perf_counter()
+    try:
+        version = find_version(session, name) if name else active_version(session)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if version is None:
+        version = bootstrap_version(current_app, session)  # exports as it creates it
+        if version is None:
+            raise click.ClickException("there are no active FAQs to serve")
+        record = serving_record(Path(version.path))
+    else:
+        record = export_serving(session, version, force=force)
+        bump_index_revision(session, version)  # running servers load the new choice
+    click.echo(
+        f"Model version {version.name} serves with {record['encoder']} "
+        f"({time.perf_counter() - started:.1f} s): {record['reason']}"
+    )
+    for kind, figures in (record.get("figures") or {}).items():
+        shown = ", ".join(f"{key} {value:.3f}" for key, value in figures.items())
+        click.echo(f"  {kind:<10} {shown}, min cosine {record['cosine'][kind]['min_cosine']}")
 
 
 @model_cli.command("import-e5")

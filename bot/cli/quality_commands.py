@@ -13,11 +13,14 @@ from flask.cli import with_appcontext
 from bot import catalog
 from bot.calibration import recalibrate
 from bot.cli.output import score_text
+from bot.config import ENCODER_CHOICES
 from bot.db import get_session
 from bot.evaluation_set import MATCHER_KINDS
 from bot.evaluation_set import EvaluationSet
 from bot.evaluation_set import evaluate_matcher
+from bot.indexing import matcher_for
 from bot.serving import serving
+from bot.versions import active_version
 from training.evaluation import CV_METRICS
 from training.tabular import CsvValidationError
 
@@ -56,7 +59,14 @@ def figure_lines(figures: dict[str, Any]) -> list[str]:
     type=click.Path(file_okay=False, path_type=Path),
     help="Also write plots and a Markdown report (per-FAQ F1, confusions, sweep) here.",
 )
-def evaluate_command(path: str, as_json: bool, matcher: str, report_dir: Path | None) -> None:
+@click.option(
+    "--encoder",
+    type=click.Choice(ENCODER_CHOICES),
+    help="Encode with this encoder instead of the served one (same weight and threshold).",
+)
+def evaluate_command(
+    path: str, as_json: bool, matcher: str, report_dir: Path | None, encoder: str | None
+) -> None:
     """Measure the active model on a pairs CSV (paraphrase,question; empty = out of scope)."""
     session = get_session()
     try:
@@ -67,9 +77,12 @@ def evaluate_command(path: str, as_json: bool, matcher: str, report_dir: Path | 
     model = serving(current_app).current(session)
     if model.matcher is None:
         raise click.ClickException("there are no active FAQs to evaluate against")
+    measured = model.matcher
+    if encoder is not None:
+        measured = matcher_for(session, active_version(session), encoder)
     faq_names = {faq.id: faq.question for faq in catalog.active_faqs(session)}
     figures = evaluate_matcher(
-        model.matcher,
+        measured,
         model.threshold,
         model.reject_margin,
         evaluation,
@@ -80,11 +93,13 @@ def evaluate_command(path: str, as_json: bool, matcher: str, report_dir: Path | 
         title=f"{model.version_name} on {path} ({matcher})",
     )
     figures["model_version"] = model.version_name
+    figures["encoder"] = measured.encoder.describe()["kind"]
     if as_json:
         click.echo(json.dumps(figures))
         return
     click.echo(
-        f"Model version {model.version_name} on {path} ({figures['n']} messages, "
+        f"Model version {model.version_name} ({figures['encoder']}) on {path} "
+        f"({figures['n']} messages, "
         f"{figures['n_out_of_scope']} out of scope; a wrong answer costs "
         f"{figures['wrong_answer_cost']:g} fallbacks):"
     )

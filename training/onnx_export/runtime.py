@@ -1,0 +1,91 @@
+"""Sentence embeddings from a serving directory: ``tokenizers``, ONNX Runtime and numpy only.
+
+What web workers serve with, and what the export measures against torch, so the parity check
+runs the very code that serves. Texts are grouped by token length before batching, so a batch
+carries little padding (index builds encode thousands of phrasings of every length).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.onnx_export.config import MODEL_FILES
+from training.onnx_export.config import TOKENIZER_FILE
+from training.onnx_export.config import ServingConfig
+from training.onnx_export.tokenizers_lean import load_token_ids
+
+BATCH_TOKENS = 8192  # padded tokens per run: big enough to use the cores, small in memory
+MAX_BATCH = 128
+
+
+class OnnxEncoder:
+    """An exported model's `encode`: prompt, tokenizer, ONNX transformer, pooling, unit length."""
+
+    def __init__(self, directory: Path, kind: str = "onnx", threads: int = 1) -> None:
+        import onnxruntime
+
+        directory = Path(directory)
+        config = ServingConfig.read(directory)
+        if config is None:
+            raise FileNotFoundError(f"no serving export in {directory}")
+        self.config = config
+        self.kind = kind
+        self.threads = threads
+        self.path = directory / MODEL_FILES[kind]
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle pool threads would spin on cores that other workers need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = onnxruntime.InferenceSession(
+            str(self.path), options, providers=["CPUExecutionProvider"]
+        )
+        self.tokenize = load_token_ids(directory / TOKENIZER_FILE, config.max_seq_length)
+
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        """The ids the model sees for each text, prompt included (the export checks them)."""
+        return self.tokenize([self.config.prompt + text for text in texts])
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        vectors = np.empty((len(texts), self.config.dimension), dtype=np.float32)
+        tokens = self.token_ids(texts)
+        lengths = np.array([len(ids) for ids in tokens], dtype=np.int64)
+        order = np.argsort(lengths, kind="stable")
+        start = 0
+        while start < len(order):
+            longest = lengths[order[min(start + MAX_BATCH, len(order)) - 1]]
+            size = int(min(MAX_BATCH, max(1, BATCH_TOKENS // max(longest, 1))))
+            rows = order[start : start + size]
+            vectors[rows] = self._embed([tokens[row] for row in rows])
+            start += size
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "threads": self.threads, "file": str(self.path)}
+
+    def _embed(self, rows: list[list[int]]) -> np.ndarray:
+        width = max(len(row) for row in rows)
+        ids = np.full((len(rows), width), self.config.pad_token_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for index, row in enumerate(rows):
+            ids[index, : len(row)] = row
+            mask[index, : len(row)] = 1
+        inputs = {"input_ids": ids, "attention_mask": mask}
+        feed = {name: inputs[name] for name in self.config.input_names}
+        tokens = self.session.run(None, feed)[0]
+        return pool(tokens, mask, self.config.pooling)
+
+
+def pool(tokens: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
+    """sentence-transformers' Pooling, in numpy: over the real tokens of each row."""
+    if mode == "cls":
+        return tokens[:, 0]
+    weights = mask[:, :, None].astype(tokens.dtype)
+    if mode == "max":
+        return np.where(weights > 0, tokens, -1e9).max(axis=1)
+    return (tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
