@@ -80,7 +80,7 @@ def init_instance(app: Flask) -> InitReport:
         before = database_revision(engine)
         upgrade_database(engine)
         seeded = 0
-        with new_session(app) as session:
+        with app.app_context(), new_session(app) as session:
             if app.config["BOT_SEED_ON_EMPTY"] and not has_faqs(session):
                 seeded = seed(
                     session,

@@ -40,6 +40,7 @@ def bootstrap_version(app: Flask, session: Session) -> ModelVersion | None:
         return None
     base_model = app.config["BOT_BASE_MODEL"]
     name = next_version_name(session, models_dir(app))
+    session.commit()  # claimed: no write lock is held while the model is exported and indexed
     directory = models_dir(app) / name
     matcher = Matcher.build(
         encoder_for(base_model), phrasings, DEFAULT_SEMANTIC_WEIGHT, approved_texts(session)

@@ -214,8 +214,6 @@ def retrain(
         )
         matcher.semantic_weight = calibration.semantic_weight
         matcher.save(staging / "index")
-        name = next_version_name(session, root)
-        directory = root / name
         record = {
             "base_model": base_model,
             "fine_tuned": True,
@@ -237,6 +235,9 @@ def retrain(
             calibration.reject_margin,
         )
         write_metrics(staging, record)
+        name = next_version_name(session, root)
+        session.commit()  # the name is claimed now: no write lock is held while we go on
+        directory = root / name
         staging.rename(directory)
     except Exception as exc:
         shutil.rmtree(staging, ignore_errors=True)

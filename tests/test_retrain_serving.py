@@ -12,6 +12,7 @@ from safetensors.numpy import load_file
 from bot.exporting import index_dir
 from bot.exporting import serving_dir
 from bot.exporting import serving_record
+from bot.serving import serving
 from training.onnx_export.config import ServingConfig
 
 pytestmark = pytest.mark.slow
@@ -41,6 +42,7 @@ def test_a_retrained_version_is_exported_checked_and_served_with_onnx(app, clien
     assert record["encoder"] in ("onnx-int8", "onnx") and "figures" in record
     assert (index_dir(directory, record["encoder"]) / "semantic.faiss").is_file()
     assert "## Serving" in (directory / "README.md").read_text()
+    assert serving(app).sync()  # requests swap in the background: wait for it
     client.post("/api/chat", json={"message": "halo"})
     health = client.get("/healthz").get_json()["encoder"]
     assert (health["version"], health["kind"]) == (report["version"], record["encoder"])
