@@ -16,11 +16,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def temp_app(**config: object):  # noqa: ANN201
-    """A real app on a fresh SQLite file in a temporary instance folder (seeded)."""
+    """A real app on a fresh SQLite file in a temporary instance folder, initialised (migrated,
+    seeded, first model version) as `flask init` would."""
     from bot import create_app
 
     instance = tempfile.mkdtemp(prefix="faq-bench-")
-    return create_app({"BOT_INSTANCE_PATH": instance, **config})
+    return create_app({"BOT_INSTANCE_PATH": instance, "BOT_AUTO_INIT": True, **config})
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:

@@ -80,9 +80,10 @@ def main() -> None:
         BOT_EMBED_CACHE_SIZE=str(args.cache_size),
         BOT_ENCODER_THREADS=str(args.threads),
         SECRET_KEY="bench",
+        BOT_API_RATE_LIMIT_IP="1000000 per minute",  # checked as in production, never reached
     )
-    subprocess.run(  # bootstrap and export before the workers start, as a deployment does
-        [sys.executable, "-m", "flask", "--app", "bot", "ask", "warm up", "--json"],
+    subprocess.run(  # migrate, seed, bootstrap and export before the workers start
+        [sys.executable, "-m", "flask", "--app", "bot", "init"],
         env=env,
         cwd=ROOT,
         check=True,

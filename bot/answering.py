@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 from flask import current_app
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.catalog import example_questions
@@ -27,6 +28,7 @@ from training.evaluation import fallback_rules
 
 NO_FAQ_RULE = "no_faq"  # nothing to answer with: no active FAQ or no model yet
 FALLBACK_TOPICS = 5  # example questions the fallback reply offers
+SPARE_CANDIDATES = 3  # ranked beyond k, in case FAQs went away since the index was built
 
 
 class InvalidMessage(ValueError):
@@ -108,6 +110,14 @@ def fallback_rule(
     return REJECT_RULE if beaten[0] or exact else None
 
 
+def live_candidates(session: Session, candidates: list[Candidate], k: int) -> list[Candidate]:
+    """The first k candidates whose FAQ is still there and active: one deleted or deactivated
+    since the index was built is skipped until the rebuilt index is served."""
+    ids = {c.faq_id for c in candidates}
+    live = set(session.scalars(select(Faq.id).where(Faq.id.in_(ids), Faq.active.is_(True))))
+    return [c for c in candidates if c.faq_id in live][:k]
+
+
 def answer(
     message: object,
     channel: str,
@@ -124,8 +134,10 @@ def answer(
     session = session or get_session()
     text = clean_message(message, app.config["BOT_MAX_MESSAGE_CHARS"])
     model = serving(app).current(session)
-    assessment = model.matcher.assess(text, k=k) if model.matcher is not None else None
-    candidates = assessment.candidates if assessment is not None else []
+    assessment = (
+        model.matcher.assess(text, k=k + SPARE_CANDIDATES) if model.matcher is not None else None
+    )
+    candidates = live_candidates(session, assessment.candidates, k) if assessment else []
     out_of_scope = assessment.out_of_scope if assessment is not None else None
     best = candidates[0] if candidates else None
     rule = fallback_rule(model, best, out_of_scope)

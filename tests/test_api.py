@@ -97,3 +97,23 @@ def test_empty_database_answers_with_the_fallback(make_app):
     health = client.get("/healthz").get_json()
     assert health["faqs"] == 0 and health["model_version"] is None
     assert len(logged(app)) == 1
+
+
+@pytest.mark.parametrize("change", ["delete", "deactivate"])
+def test_a_faq_gone_since_indexing_is_never_answered(make_app, change):
+    """The served index still holds the FAQ (nothing re-indexed): answer() must skip it."""
+    app = make_app(BOT_THRESHOLD=-1.0)  # always answer, so the skip is what is seen
+    client = app.test_client()
+    asked = {"message": "Apa itu mode mewah?"}
+    first = client.post("/api/chat", json=asked).get_json()
+    assert first["fallback"] is False and first["question"] == "Apa itu mode mewah?"
+    with new_session(app) as session:
+        faq = session.get(Faq, first["faq_id"])
+        if change == "delete":
+            session.delete(faq)
+        else:
+            faq.active = False
+        session.commit()
+    response = client.post("/api/chat", json=asked)
+    assert response.status_code == 200
+    assert response.get_json()["faq_id"] not in (first["faq_id"], None)
