@@ -88,6 +88,42 @@ def _guard_figure(figures: dict[str, Any], key: str) -> tuple[str, float]:
     return (f"{key}_cv", value) if value is not None else (key, figures[key])
 
 
+def _figures(
+    matcher: Matcher | None, evaluation: EvaluationSet, wrong_cost: float
+) -> dict[str, Any]:
+    """A serving version's figures, calibrated as a candidate's are: like for like."""
+    if matcher is None:
+        return {}
+    return calibrate_and_measure(calibration_data(matcher, evaluation), wrong_cost)[1]
+
+
+def _id(version: ModelVersion | None) -> int | None:
+    return version.id if version is not None else None
+
+
+def _recheck_promotion(
+    app: Flask,
+    session: Session,
+    current: ModelVersion | None,
+    evaluation: EvaluationSet,
+    record: dict[str, Any],
+    force: bool,
+) -> dict[str, Any]:
+    """The promotion decision again, against the version active now rather than at the start
+    (the job lock keeps other jobs out, not an admin's activation or rollback); returns the
+    figures of the version now active."""
+    wrong_cost = app.config["BOT_WRONG_ANSWER_COST"]
+    matcher = matcher_for(session, current) if current is not None else None
+    before = _figures(matcher, evaluation, wrong_cost)
+    record["eval_before"] = before
+    record["promotion"] = promotion_decision(
+        before or None, record["eval"], app.config["BOT_PROMOTION_TOLERANCE"], force
+    )
+    record["promotion"]["rechecked_against"] = current.name if current is not None else None
+    logger.info("active version changed during training: promotion re-checked")
+    return before
+
+
 def promotion_decision(
     active: dict[str, Any] | None, candidate: dict[str, Any], tolerance: float, force: bool
 ) -> dict[str, Any]:
@@ -182,10 +218,8 @@ def retrain(
         active_matcher = matcher_for(session, active) if active is not None else None
     except Exception as exc:
         raise RetrainError(f"cannot start retraining: {exc}") from exc
-    before: dict[str, Any] = {}
     report_phase("measuring the serving model")
-    if active_matcher is not None:  # calibrated as the candidate will be: like for like
-        before = calibrate_and_measure(calibration_data(active_matcher, evaluation), wrong_cost)[1]
+    before = _figures(active_matcher, evaluation, wrong_cost)
 
     root = models_dir(app)
     root.mkdir(parents=True, exist_ok=True)
@@ -245,6 +279,10 @@ def retrain(
 
     report_phase("activating")
     try:
+        current = active_version(session)
+        if _id(current) != _id(active):  # activated or rolled back meanwhile: judge against it
+            before = _recheck_promotion(app, session, current, evaluation, record, force)
+            write_metrics(directory, record)
         version = ModelVersion(
             name=name,
             path=str(directory),

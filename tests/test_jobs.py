@@ -116,3 +116,48 @@ def test_names_are_never_reused_after_a_delete_or_an_orphan_directory(jobs_app):
     assert retrain() == "v3"  # not v2 again
     (Path(jobs_app.instance_path) / "models" / "v4").mkdir()  # left by a crash
     assert retrain() == "v5"
+
+
+def test_a_rollback_during_training_is_what_the_promotion_is_judged_against(app, runner):
+    """The baseline read at the start is stale once an admin activates another version: the
+    decision is taken again against the version active when the job finishes."""
+    from bot.retrain import retrain
+    from bot.versions import activate
+    from bot.versions import find_version
+    from training.trainer import TrainingConfig
+
+    v2 = json.loads(runner.invoke(args=["retrain", "--force", *QUICK]).stdout.splitlines()[-1])
+    assert v2["version"] == "v2" and v2["activated"] is True
+
+    def roll_back_to_v1(phase: str) -> None:
+        if phase == "training":
+            with app.app_context(), new_session(app) as other:
+                activate(other, find_version(other, "v1"))
+
+    with app.app_context(), new_session(app) as session:
+        report = retrain(
+            app,
+            session,
+            TrainingConfig(epochs=1, learning_rate=1e-3, progress_bar=False),
+            progress=roll_back_to_v1,
+        )
+    promotion = report.as_dict()["promotion"]
+    assert promotion["rechecked_against"] == "v1"
+    v1_cost = next(c["active"] for c in promotion["checks"] if c["metric"] == "cost_cv")
+    with new_session(app) as session:
+        v1 = session.scalars(select(ModelVersion).filter_by(name="v1")).one()
+        assert v1_cost == pytest.approx(v1_metrics_cost(app, v1))
+
+
+def v1_metrics_cost(app, version: ModelVersion) -> float:  # noqa: ANN001
+    """v1's cross-validated cost, measured as the guard measures a serving version."""
+    from bot.evaluation_set import EvaluationSet
+    from bot.evaluation_set import calibrate_and_measure
+    from bot.evaluation_set import calibration_data
+    from bot.indexing import matcher_for
+
+    with app.app_context(), new_session(app) as session:
+        matcher = matcher_for(session, session.get(ModelVersion, version.id))
+        evaluation = EvaluationSet.load(session, app.config["BOT_EVAL_FILE"])
+        data = calibration_data(matcher, evaluation)
+        return calibrate_and_measure(data, app.config["BOT_WRONG_ANSWER_COST"])[1]["cost_cv"]
