@@ -27,6 +27,7 @@ from bot.bootstrap import prepare_active_version
 from bot.catalog import has_faqs
 from bot.catalog import seed
 from bot.db import new_session
+from bot.jobs import recover
 from bot.migrations import database_revision
 from bot.migrations import head_revision
 from bot.migrations import upgrade_database
@@ -79,6 +80,7 @@ def init_instance(app: Flask) -> InitReport:
     with instance_lock(engine, app.instance_path):
         before = database_revision(engine)
         upgrade_database(engine)
+        recover(app)  # jobs of dead workers, staging and orphan version directories
         seeded = 0
         with app.app_context(), new_session(app) as session:
             if app.config["BOT_SEED_ON_EMPTY"] and not has_faqs(session):

@@ -44,6 +44,7 @@ from bot.models import utcnow
 from bot.retrain import RetrainError
 from bot.retrain import retrain
 from bot.versions import models_dir
+from bot.versions import orphan_dirs
 from training.recipes import prepare_recipe
 from training.trainer import TrainingConfig
 
@@ -101,7 +102,8 @@ def next_queued(session: Session) -> RetrainJob | None:
 
 
 def recover(app: Flask) -> list[int]:
-    """Mark jobs whose worker died as failed, and remove staging left behind (worker start)."""
+    """Mark jobs whose worker died as failed; remove staging and orphan version directories
+    left behind (at `init` and when a worker starts)."""
     timeout = heartbeat_timeout(app)
     with new_session(app) as session:
         dead = list(
@@ -117,10 +119,12 @@ def recover(app: Flask) -> list[int]:
             job.status, job.phase, job.finished_at = "failed", "failed", utcnow()
             job.error = f"interrupted: the worker running it ({job.worker or 'unknown'}) stopped"
         session.commit()
-        if running_job(session, timeout) is None:
+        if running_job(session, timeout) is None:  # nothing is being written right now
             root = models_dir(app)
-            for staging in root.glob(f"{STAGING_PREFIX}*") if root.is_dir() else []:
-                shutil.rmtree(staging, ignore_errors=True)
+            leftovers = list(root.glob(f"{STAGING_PREFIX}*")) if root.is_dir() else []
+            for leftover in leftovers + orphan_dirs(session, root):
+                logger.warning("removing %s: no job or version owns it", leftover)
+                shutil.rmtree(leftover, ignore_errors=True)
         ids = [job.id for job in dead]
         if ids:
             logger.warning("interrupted retraining jobs marked as failed: %s", ids)

@@ -305,7 +305,7 @@ def retrain(
         shutil.rmtree(directory, ignore_errors=True)
         raise RetrainError(f"could not record the new version, nothing changed: {exc}") from exc
     write_model_card(directory, name, record)
-    prune_versions(session, app.config["BOT_KEEP_VERSIONS"])
+    prune_versions(session, app.config["BOT_KEEP_VERSIONS"], root)
     logger.info("model version %s saved: %s", name, record["promotion"]["reason"])
     return RetrainReport(
         name, training, before, after, time.perf_counter() - started, record["promotion"]

@@ -107,17 +107,35 @@ def bump_index_revision(session: Session, version: ModelVersion) -> None:
     session.refresh(version)
 
 
-def delete_version(session: Session, version: ModelVersion) -> None:
+def version_dir(root: Path, name: str) -> Path:
+    """A version's directory: `root/name`, never anywhere else (a name with a path in it, or a
+    path stored in the database, cannot make a deletion reach outside the models folder)."""
+    path = (root / name).resolve()
+    if path.parent != root.resolve():
+        raise ValueError(f"{name!r} is not a model version name")
+    return path
+
+
+def delete_version(session: Session, version: ModelVersion, root: Path) -> None:
     """Remove an inactive version's row and directory; the active one is refused."""
     if version.active:
         raise ValueError(f"{version.name} is active: activate another version first")
-    path = Path(version.path)
+    path = version_dir(root, version.name)
     session.delete(version)
     session.commit()
     shutil.rmtree(path, ignore_errors=True)
 
 
-def prune_versions(session: Session, keep: int) -> list[str]:
+def orphan_dirs(session: Session, root: Path) -> list[Path]:
+    """Version directories no database row knows: a crash between writing and recording a
+    version, or a delete whose files outlived it."""
+    known = set(session.scalars(select(ModelVersion.name)))
+    found = root.iterdir() if root.is_dir() else []
+    named = [p for p in found if p.is_dir() and _version_number(p.name) is not None]
+    return [p for p in named if p.name not in known]
+
+
+def prune_versions(session: Session, keep: int, root: Path) -> list[str]:
     """Delete the oldest inactive versions beyond `keep` in total (0 keeps everything)."""
     if keep <= 0:
         return []
@@ -126,5 +144,5 @@ def prune_versions(session: Session, keep: int) -> list[str]:
     for version in versions[keep:]:
         if not version.active:
             removed.append(version.name)
-            delete_version(session, version)
+            delete_version(session, version, root)
     return removed

@@ -129,3 +129,23 @@ def test_flask_run_initialises_a_fresh_instance_itself(tmp_path, tiny_bert, data
     while workers_started_by(server.pid):  # the worker notices and stops
         assert time.monotonic() < deadline, "the development worker outlived its server"
         time.sleep(0.5)
+
+
+def test_init_sweeps_orphans_and_keeps_known_versions(app, runner):
+    models = Path(app.instance_path) / "models"
+    orphan, staging = models / "v99", models / ".staging-crashed"
+    for leftover in (orphan, staging):
+        leftover.mkdir(parents=True)
+        (leftover / "model.safetensors").write_text("half written")
+    result = runner.invoke(args=["init"])
+    assert result.exit_code == 0, result.output
+    assert not orphan.exists() and not staging.exists()
+    assert (models / "v1" / "metrics.json").is_file()  # the version the database knows stays
+
+
+@pytest.mark.parametrize("name", ["../outside", "/etc", "v1/../../x", ".."])
+def test_a_version_directory_is_always_inside_the_models_folder(tmp_path, name):
+    from bot.versions import version_dir
+
+    with pytest.raises(ValueError, match="not a model version name"):
+        version_dir(tmp_path / "models", name)

@@ -21,6 +21,7 @@ from bot.versions import active_version
 from bot.versions import bump_index_revision
 from bot.versions import delete_version
 from bot.versions import find_version
+from bot.versions import models_dir
 from training.embedded_e5.cache import directory_size
 from training.embedded_e5.cache import embedded_e5_path
 from training.errors import EmbeddedE5Error
@@ -73,7 +74,7 @@ def delete_command(name: str) -> None:
     """Delete an inactive VERSION's files and record."""
     session = get_session()
     try:
-        delete_version(session, find_version(session, name))
+        delete_version(session, find_version(session, name), models_dir(current_app))
     except (LookupError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Model version {name} deleted.")
