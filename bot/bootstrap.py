@@ -18,6 +18,7 @@ from bot.indexing import encoder_for
 from bot.indexing import matcher_for
 from bot.indexing import rebuild_index
 from bot.matcher import Matcher
+from bot.model_store import publish_version
 from bot.models import ModelVersion
 from bot.out_of_scope import approved_texts
 from bot.versions import active_version
@@ -72,6 +73,7 @@ def bootstrap_version(app: Flask, session: Session) -> ModelVersion | None:
     )
     write_metrics(directory, record)
     write_model_card(directory, name, record)
+    publish_version(app, name, directory)
     version = ModelVersion(
         name=name,
         path=str(directory),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -15,6 +14,7 @@ from bot.indexing import matcher_for
 from bot.models import ModelVersion
 from bot.versions import active_version
 from bot.versions import bump_index_revision
+from bot.versions import local_dir
 from bot.versions import read_metrics
 from bot.versions import write_metrics
 
@@ -41,6 +41,6 @@ def recalibrate(app: Flask, session: Session) -> tuple[ModelVersion, dict[str, A
     version.margin = figures["margin"]
     version.metrics = {**version.metrics, "eval": figures}
     bump_index_revision(session, version)  # commits; servers reload and apply the new weight
-    directory = Path(version.path)
+    directory = local_dir(app, version)
     write_metrics(directory, {**read_metrics(directory), "eval": figures})
     return version, figures

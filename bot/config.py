@@ -95,6 +95,8 @@ def from_environment(instance_path: str, env: Mapping[str, str] | None = None) -
         "BOT_ENCODER": parse_encoder(env.get("BOT_ENCODER")),
         # One ONNX Runtime thread per worker: run as many workers as cores.
         "BOT_ENCODER_THREADS": int(env.get("BOT_ENCODER_THREADS", "1")),
+        # where every host finds model versions (a folder or an fsspec URL); None: this host's
+        "BOT_MODEL_STORE": env.get("BOT_MODEL_STORE") or None,
         "BOT_EMBED_CACHE_SIZE": int(env.get("BOT_EMBED_CACHE_SIZE", "4096")),
         # None: secure unless debugging or testing (bot.admin.security decides)
         "BOT_SECURE_COOKIES": parse_flag(env.get("BOT_SECURE_COOKIES")),

@@ -29,9 +29,12 @@ from bot.exporting import serving_dir
 from bot.exporting import serving_record
 from bot.matcher import Matcher
 from bot.matcher import Phrasing
+from bot.model_store import ensure_local
 from bot.models import ModelVersion
 from bot.out_of_scope import approved_texts
 from bot.versions import bump_index_revision
+from bot.versions import local_dir
+from bot.versions import local_model
 from bot.versions import read_metrics
 from bot.versions import write_metrics
 from bot.versions import write_model_card
@@ -66,7 +69,7 @@ def matcher_for(
         return None
     examples = approved_texts(session)
     encoder, kind = served_encoder(session, version, kind)
-    directory = index_dir(Path(version.path), kind)
+    directory = index_dir(version_files(version), kind)
     matcher = Matcher.load(directory, encoder, phrasings, version.semantic_weight, examples)
     return matcher or _build(directory, encoder, version, phrasings, examples)
 
@@ -98,9 +101,15 @@ def rebuild_index(session: Session, version: ModelVersion) -> None:
     phrasings = indexed_phrasings(session)
     if phrasings:
         encoder, kind = served_encoder(session, version)
-        directory = index_dir(Path(version.path), kind)
+        directory = index_dir(version_files(version), kind)
         _build(directory, encoder, version, phrasings, approved_texts(session))
     bump_index_revision(session, version)
+
+
+def version_files(version: ModelVersion) -> Path:
+    """The version's folder on this host, fetched from BOT_MODEL_STORE if this host lacks it."""
+    directory = local_dir(current_app, version)
+    return ensure_local(current_app, version.name, directory)
 
 
 def served_encoder(
@@ -109,10 +118,10 @@ def served_encoder(
     """The encoder `version` serves with, and its kind: `kind`, else BOT_ENCODER, else the
     one its parity check chose. A kind the version has no file for gets the chosen one."""
     config = current_app.config
-    record = serving_record(Path(version.path)) or export_serving(session, version)
+    record = serving_record(version_files(version)) or export_serving(session, version)
     chosen = record["encoder"]
     wanted = kind or config["BOT_ENCODER"] or chosen
-    directory = serving_dir(Path(version.path))
+    directory = serving_dir(version_files(version))
     exported = ServingConfig.read(directory)
     available = exported.available(directory) if exported else []
     reason = record["reason"]
@@ -125,7 +134,7 @@ def served_encoder(
     encoder = _encoder(
         str(directory),
         config_file.stat().st_mtime_ns if config_file.is_file() else 0,  # a new export
-        version.model_path,
+        local_model(current_app, version),
         wanted,
         config["BOT_ENCODER_THREADS"],
         config["BOT_EMBED_CACHE_SIZE"],
@@ -160,17 +169,18 @@ def export_serving(session: Session, version: ModelVersion, force: bool = False)
     Versions made before serving exports existed get this the first time they are loaded;
     `force` (``flask model export --force``) exports again, the base model's cache included.
     """
-    directory = Path(version.path)
+    directory = version_files(version)
+    model = local_model(current_app, version)
     if force:
         shutil.rmtree(serving_dir(directory), ignore_errors=True)
-        if model_inside(version.model_path, directory) is None:
-            shutil.rmtree(export_cache_dir(version.model_path), ignore_errors=True)
+        if model_inside(model, directory) is None:
+            shutil.rmtree(export_cache_dir(model), ignore_errors=True)
     logger.info("exporting model version %s for serving", version.name)
     record = export_version(
         current_app,
         session,
         directory,
-        version.model_path,
+        model,
         version.semantic_weight,
         version.threshold,
         version.reject_margin,

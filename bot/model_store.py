@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 
 import fsspec
+from filelock import FileLock
+from flask import Flask
 
 logger = logging.getLogger(__name__)
 
@@ -86,3 +88,41 @@ class ModelStore:
     def delete(self, name: str) -> None:
         if self.fs.exists(self._remote(name)):
             self.fs.rm(self._remote(name), recursive=True)
+
+
+def model_store(app: Flask) -> ModelStore | None:
+    """The store BOT_MODEL_STORE names (one per app), or None: this host's folder only."""
+    url = app.config["BOT_MODEL_STORE"]
+    if not url:
+        return None
+    if "model_store" not in app.extensions:
+        app.extensions["model_store"] = ModelStore(url)
+    return app.extensions["model_store"]
+
+
+def publish_version(app: Flask, name: str, local_dir: Path) -> None:
+    """Make a new version readable by every host, before any host is told it exists."""
+    store = model_store(app)
+    if store is not None:
+        store.publish(name, local_dir)
+
+
+def ensure_local(app: Flask, name: str, local_dir: Path) -> Path:
+    """This host's copy of a version, fetched from the store the first time it is needed.
+
+    One fetch per host at a time (a file lock beside the copy); without a store, a missing
+    copy is an error that says what to configure.
+    """
+    if (local_dir / "metrics.json").is_file():
+        return local_dir
+    store = model_store(app)
+    if store is None:
+        raise ModelStoreError(
+            f"model version {name} is not in {local_dir.parent} and no BOT_MODEL_STORE is set "
+            "(hosts that share a database must share their model versions)"
+        )
+    local_dir.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(local_dir.parent / f".{name}.fetch.lock")):
+        if not (local_dir / "metrics.json").is_file():
+            store.fetch(name, local_dir)
+    return local_dir

@@ -23,6 +23,7 @@ from bot.evaluation_set import calibration_data
 from bot.exporting import export_version
 from bot.indexing import matcher_for
 from bot.matcher import Matcher
+from bot.model_store import publish_version
 from bot.models import ModelVersion
 from bot.out_of_scope import approved_texts
 from bot.versions import activate
@@ -283,6 +284,8 @@ def retrain(
         if _id(current) != _id(active):  # activated or rolled back meanwhile: judge against it
             before = _recheck_promotion(app, session, current, evaluation, record, force)
             write_metrics(directory, record)
+        write_model_card(directory, name, record)
+        publish_version(app, name, directory)  # every host can fetch it before it is active
         version = ModelVersion(
             name=name,
             path=str(directory),
@@ -304,7 +307,6 @@ def retrain(
         session.rollback()
         shutil.rmtree(directory, ignore_errors=True)
         raise RetrainError(f"could not record the new version, nothing changed: {exc}") from exc
-    write_model_card(directory, name, record)
     prune_versions(session, app.config["BOT_KEEP_VERSIONS"], root)
     logger.info("model version %s saved: %s", name, record["promotion"]["reason"])
     return RetrainReport(

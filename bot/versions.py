@@ -21,6 +21,22 @@ def models_dir(app: Flask) -> Path:
     return Path(app.instance_path) / "models"
 
 
+def local_dir(app: Flask, version: ModelVersion) -> Path:
+    """The version's folder on this host (the path stored in the database is the creating
+    host's; every host keeps its copy under its own instance folder)."""
+    return version_dir(models_dir(app), version.name)
+
+
+def local_model(app: Flask, version: ModelVersion) -> str:
+    """The version's model on this host: its own fine-tuned copy, or the base model it serves
+    as it is (a name every host resolves itself)."""
+    try:
+        inside = Path(version.model_path).relative_to(version.path)
+    except ValueError:
+        return version.model_path
+    return str(local_dir(app, version) / inside)
+
+
 def active_version(session: Session) -> ModelVersion | None:
     return session.scalars(select(ModelVersion).where(ModelVersion.active.is_(True))).first()
 

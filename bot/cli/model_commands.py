@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import click
 from flask import current_app
@@ -21,6 +20,7 @@ from bot.versions import active_version
 from bot.versions import bump_index_revision
 from bot.versions import delete_version
 from bot.versions import find_version
+from bot.versions import local_dir
 from bot.versions import models_dir
 from training.embedded_e5.cache import directory_size
 from training.embedded_e5.cache import embedded_e5_path
@@ -99,7 +99,7 @@ def export_command(name: str | None, force: bool) -> None:
         version = bootstrap_version(current_app, session)  # exports as it creates it
         if version is None:
             raise click.ClickException("there are no active FAQs to serve")
-        record = serving_record(Path(version.path))
+        record = serving_record(local_dir(current_app, version))
     else:
         record = export_serving(session, version, force=force)
         bump_index_revision(session, version)  # running servers load the new choice
