@@ -15,9 +15,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from harness import app_config
 from sqlalchemy import select
 from sqlalchemy import update
 
+from bot import create_app
 from bot.bootstrap import refresh_index
 from bot.db import new_session
 from bot.models import Faq
@@ -39,18 +41,28 @@ def free_port() -> int:
 class Gunicorn:
     """gunicorn -c deploy/gunicorn.conf.py on an initialised instance, on 127.0.0.1."""
 
-    def __init__(self, instance: str, model: str, database_url: str, tmp_path: Path) -> None:
+    def __init__(
+        self,
+        instance: str,
+        model: str,
+        database_url: str,
+        tmp_path: Path,
+        workers: int = 2,
+        store: str = "",
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {
             **os.environ,
             "BOT_BIND": f"127.0.0.1:{self.port}",
-            "WEB_CONCURRENCY": "2",
+            "WEB_CONCURRENCY": str(workers),
+            "BOT_MODEL_STORE": store,
             "BOT_INSTANCE_PATH": instance,
             "BOT_BASE_MODEL": model,
             "DATABASE_URL": database_url,
             "BOT_RELOAD_SECONDS": "1",
-            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+            "BOT_API_RATE_LIMIT_IP": "1000000 per minute",  # checked, never reached
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{self.port}"),
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"],
@@ -130,44 +142,75 @@ def test_workers_boot_warm_and_swap_under_load_without_a_failed_request(served_a
     server = Gunicorn(
         served_app.instance_path, config["BOT_BASE_MODEL"], config["DATABASE_URL"], tmp_path
     )
+    swap_under_load(served_app, [server], workers=2)
+
+
+def test_two_hosts_with_one_model_store_swap_together(tmp_path, tiny_bert, database_url):
+    """Two "hosts": instance folders of their own, one database, one BOT_MODEL_STORE."""
+    store = str(tmp_path / "store")
+    url = database_url or f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    app = create_app({**app_config(tmp_path / "host-a", tiny_bert, url), "BOT_MODEL_STORE": store})
+    result = app.test_cli_runner().invoke(
+        args=["retrain", "--max-steps", "2", "--force", "--no-progress", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    app.extensions["db_engine"].dispose()
+    servers = [
+        Gunicorn(str(tmp_path / host), str(tiny_bert), url, tmp_path, workers=1, store=store)
+        for host in ("host-a", "host-b")
+    ]
+    swap_under_load(app, servers, workers=2)
+    assert (tmp_path / "host-b" / "models" / "v1" / "metrics.json").is_file()  # fetched
+
+
+def swap_under_load(app, servers: list[Gunicorn], workers: int) -> None:  # noqa: ANN001
+    """Clients on every server while a FAQ is edited, v1 activated, v2 rolled back to: every
+    worker serves each change within SWAP_DEADLINE, and no request fails."""
+
+    def served(samples: int = 40) -> dict[int, tuple]:
+        return {pid: key for server in servers for pid, key in server.served(samples).items()}
+
     try:
-        server.wait_until_up()
-        boot = server.served()
-        assert len(boot) == 2 and set(boot.values()) == {active(served_app)}, boot
+        for server in servers:
+            server.wait_until_up()
+        boot = served()
+        assert len(boot) == workers and set(boot.values()) == {active(app)}, boot
         statuses: Counter[int] = Counter()
         stop = threading.Event()
 
-        def load() -> None:
+        def load(server: Gunicorn) -> None:
             while not stop.is_set():
                 statuses[server.ask(PROBE)[0]] += 1
 
-        clients = [threading.Thread(target=load) for _ in range(4)]
+        clients = [threading.Thread(target=load, args=(s,)) for s in servers for _ in range(2)]
         for client in clients:
             client.start()
-        runner = served_app.test_cli_runner()
+        runner = app.test_cli_runner()
         changes = {
-            "a FAQ edited": lambda: _edit_a_faq(served_app),
+            "a FAQ edited": lambda: _edit_a_faq(app),
             "another version activated": lambda: runner.invoke(args=["model", "activate", "v1"]),
             "rolled back": lambda: runner.invoke(args=["model", "activate", "v2"]),
         }
         took = {}
         for change, make in changes.items():
             make()
-            wanted = active(served_app)
+            wanted = active(app)
             started = time.monotonic()
-            while set(server.served(samples=10).values()) != {wanted}:
-                assert time.monotonic() - started < SWAP_DEADLINE, (change, server.served())
+            while set(served(samples=10).values()) != {wanted}:
+                assert time.monotonic() - started < SWAP_DEADLINE, (change, served())
             took[change] = time.monotonic() - started
         stop.set()
         for client in clients:
             client.join()
         assert set(statuses) == {200}, statuses
         assert sum(statuses.values()) > 20
-        assert len(server.served()) == 2
+        assert len(served()) == workers
         print("swap seconds:", took, "requests:", dict(statuses))
     finally:
-        output = server.stop()
-    assert "Traceback" not in output, output
+        outputs = [server.stop() for server in servers]
+        print("\n".join(outputs))  # shown when the test fails
+    for output in outputs:
+        assert "Traceback" not in output, output
 
 
 def _edit_a_faq(app) -> None:  # noqa: ANN001
