@@ -79,7 +79,7 @@ def main() -> None:
         BOT_BASE_MODEL=args.base_model,
         BOT_EMBED_CACHE_SIZE=str(args.cache_size),
         BOT_ENCODER_THREADS=str(args.threads),
-        SECRET_KEY="bench",
+        SECRET_KEY="bench-secret-key-long-enough",
         BOT_API_RATE_LIMIT_IP="1000000 per minute",  # checked as in production, never reached
     )
     subprocess.run(  # migrate, seed, bootstrap and export before the workers start

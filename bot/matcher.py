@@ -66,6 +66,16 @@ class Assessment:
     out_of_scope: OutOfScopeMatch | None  # None: no out-of-scope example is indexed
 
 
+def top_columns(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest values, best first, ties in index order: what a stable full
+    sort gives, in linear time (a 10k-FAQ catalog is sorted for three candidates otherwise)."""
+    if len(values) <= k:
+        return np.argsort(-values, kind="stable")
+    kth = np.partition(values, len(values) - k)[len(values) - k]
+    chosen = np.flatnonzero(values >= kth)
+    return chosen[np.argsort(-values[chosen], kind="stable")][:k]
+
+
 def fingerprint(phrasings: list[Phrasing], out_of_scope: list[str]) -> str:
     """Identity of what is indexed: an index built for anything else is stale."""
     digest = hashlib.sha256()
@@ -116,6 +126,10 @@ class Matcher:
             [column_of[p.faq_id] for p in phrasings] + [reject_column] * len(self.out_of_scope),
             dtype=np.int64,
         )
+        # Entries grouped by column, so a column's best score is one reduceat, not a ufunc.at
+        # (which costs ~50 ns an entry: milliseconds a message on a 10k-FAQ catalog).
+        self._order = np.argsort(self._column, kind="stable")
+        self._present, self._starts = np.unique(self._column[self._order], return_index=True)
         self.fingerprint = fingerprint(phrasings, self.out_of_scope)
         self._example_keys = {normalise_key(text) for text in self.out_of_scope}
 
@@ -168,12 +182,20 @@ class Matcher:
         floor = similarities[:, -1:] if k < total else np.full((n_rows, 1), -1.0)
         per_entry = np.broadcast_to(floor.astype(np.float32), (n_rows, total)).copy()
         per_entry[rows, ids] = similarities
-        semantic = np.full((n_rows, n_columns), -1.0, dtype=np.float32)
-        np.maximum.at(semantic, (rows, self._column[None, :]), per_entry)
-        lexical_columns = np.zeros((n_rows, n_columns), dtype=np.float32)
-        if lexical is not None:
-            np.maximum.at(lexical_columns, (rows, self._column[None, :]), lexical)
+        semantic = self._column_max(per_entry, n_columns, -1.0)
+        lexical_columns = (
+            self._column_max(lexical, n_columns, 0.0)
+            if lexical is not None
+            else np.zeros((n_rows, n_columns), dtype=np.float32)
+        )
         return semantic, lexical_columns, per_entry
+
+    def _column_max(self, per_entry: np.ndarray, n_columns: int, floor: float) -> np.ndarray:
+        """Each column's best entry (at least `floor`; a column without entries gets it)."""
+        best = np.full((per_entry.shape[0], n_columns), floor, dtype=np.float32)
+        grouped = np.maximum.reduceat(per_entry[:, self._order], self._starts, axis=1)
+        best[:, self._present] = np.maximum(grouped, floor)
+        return best
 
     def _lexical(self, texts: list[str]) -> np.ndarray:
         """Lexical similarity of each text to every indexed entry, in index order."""
@@ -254,7 +276,7 @@ class Matcher:
         first = len(self.phrasings)
         assessed = []
         for row in range(len(texts)):
-            top = np.argsort(-fused[row], kind="stable")[:k]
+            top = top_columns(fused[row], k)
             candidates = [
                 Candidate(
                     faq_id=int(self.faq_ids[col]),

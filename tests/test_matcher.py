@@ -150,3 +150,16 @@ def test_real_faiss_index_over_the_tiny_bert(app, tiny_bert):
     vectors = matcher.embed([target.text, typo])
     assert vectors.shape == (2, matcher.semantic_index.d)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_top_columns_is_a_stable_sort_cut_short():
+    import numpy as np
+
+    from bot.matcher import top_columns
+
+    rng = np.random.default_rng(7)
+    for size in (1, 2, 3, 5, 40, 1000):
+        values = rng.integers(0, 6, size).astype(np.float32)  # many ties
+        for k in (1, 3, 10):
+            expected = np.argsort(-values, kind="stable")[:k]
+            assert top_columns(values, k).tolist() == expected.tolist(), (size, k)
