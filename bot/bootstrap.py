@@ -60,8 +60,7 @@ def bootstrap_version(app: Flask, session: Session) -> ModelVersion | None:
             reject_margin, margin = calibration.reject_margin, figures["margin"]
         except CsvValidationError as exc:
             logger.warning("not calibrating on %s: %s", eval_file, exc)
-    matcher.semantic_weight = weight
-    matcher.save(directory / "index")
+    directory.mkdir(parents=True, exist_ok=True)
     record = {
         "base_model": base_model,
         "fine_tuned": False,

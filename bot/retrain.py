@@ -247,8 +247,6 @@ def retrain(
         calibration, after = calibrate_and_measure(
             calibration_data(matcher, evaluation), wrong_cost
         )
-        matcher.semantic_weight = calibration.semantic_weight
-        matcher.save(staging / "index")
         record = {
             "base_model": base_model,
             "fine_tuned": True,
