@@ -52,6 +52,7 @@ def post_worker_init(worker):  # noqa: ANN001, ANN201
 def child_exit(server, worker):  # noqa: ANN001, ANN201
     multiprocess.mark_process_dead(worker.pid)
 
+
 # gunicorn 25+ opens a control socket at one path per user (~/.gunicorn/gunicorn.ctl): several
 # servers on one machine (blue-green deploys, the tests) would take it from each other. Signals
 # (HUP to reload, TTIN/TTOU to resize) still work.

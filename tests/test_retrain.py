@@ -39,8 +39,9 @@ def test_retrain_lowers_the_loss_and_activates_a_new_version(app, runner):
         v2 = session.scalars(select(ModelVersion).filter_by(name="v2")).one()
         directory = Path(v2.path)
         assert (directory / "model" / "modules.json").exists()
-        assert (directory / "index" / "semantic.faiss").exists()
         stored = json.loads((directory / "metrics.json").read_text())
+        served_index = directory / f"index-{stored['serving']['encoder']}"
+        assert (served_index / "semantic.faiss").exists()
         assert stored["training"]["batch_sampler"] == "no_duplicates"
         assert stored["eval"]["threshold"] == pytest.approx(v2.threshold)
         assert 0.0 <= v2.semantic_weight <= 1.0
