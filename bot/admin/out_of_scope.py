@@ -23,6 +23,7 @@ from bot.admin.common import paginate
 from bot.admin.common import safe_next
 from bot.admin.forms import ActionForm
 from bot.admin.forms import OutOfScopeForm
+from bot.admin.reindex import approve
 from bot.admin.reindex import request_reindex
 from bot.catalog import phrasing_keys
 from bot.db import get_session
@@ -109,12 +110,7 @@ def out_of_scope_edit(example_id: int) -> Any:
 
 @bp.post("/out-of-scope/<int:example_id>/approve")
 def out_of_scope_approve(example_id: int) -> Any:
-    session = get_session()
-    example = session.get(OutOfScopeExample, example_id)
-    if example is not None and not example.approved:
-        example.approved = True
-        session.commit()
-        request_reindex()
+    if approve(get_session().get(OutOfScopeExample, example_id)):
         flash("Out-of-scope example approved.", "ok")
     return redirect(_back())
 

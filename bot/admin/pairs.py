@@ -22,6 +22,7 @@ from bot.admin.common import query_text
 from bot.admin.common import safe_next
 from bot.admin.forms import ActionForm
 from bot.admin.forms import PairForm
+from bot.admin.reindex import approve
 from bot.admin.reindex import request_reindex
 from bot.db import get_session
 from bot.models import Faq
@@ -116,12 +117,7 @@ def pair_edit(pair_id: int) -> Any:
 
 @bp.post("/pairs/<int:pair_id>/approve")
 def pair_approve(pair_id: int) -> Any:
-    session = get_session()
-    pair = session.get(TrainingPair, pair_id)
-    if pair is not None and not pair.approved:
-        pair.approved = True
-        session.commit()
-        request_reindex()
+    if approve(get_session().get(TrainingPair, pair_id)):
         flash("Training pair approved.", "ok")
     return redirect(_back(url_for("admin.pair_list")))
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 from flask import Flask
 from flask import current_app
 
 from bot.bootstrap import refresh_index
+from bot.db import get_session
 from bot.db import new_session
 from bot.serving import serving
 
@@ -76,6 +78,17 @@ def reindexer(app: Flask) -> Reindexer:
 def request_reindex() -> int:
     """After an admin change to what is indexed: rebuild in the background."""
     return reindexer(current_app).request()
+
+
+def approve(row: Any) -> bool:
+    """Approve a pending training pair or out-of-scope example and have it indexed; False when
+    it is gone or was approved already."""
+    if row is None or row.approved:
+        return False
+    row.approved = True
+    get_session().commit()
+    request_reindex()
+    return True
 
 
 def wait_until_served() -> bool:
