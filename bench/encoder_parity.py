@@ -68,7 +68,14 @@ def main() -> None:
 
                 torch.set_num_threads(args.threads)  # the same cores as ONNX Runtime gets
             matcher = matcher_for(session, version, kind)
-            figures = evaluate_matcher(matcher, version.threshold, evaluation, "hybrid")
+            figures = evaluate_matcher(
+                matcher,
+                version.threshold,
+                version.reject_margin,
+                evaluation,
+                "hybrid",
+                app.config["BOT_WRONG_ANSWER_COST"],
+            )
             bare = matcher.encoder.encoder  # behind the cache
             bare.encode(messages[:5])
             samples = []
