@@ -160,9 +160,10 @@ def test_attach_the_message_to_an_existing_faq(admin_app, admin, kind):
 
 
 def test_the_dashboard_shows_tickets_response_time_and_satisfaction(admin_app, admin):
-    quick = ticket(admin_app, "cepat", minutes=30)
-    ticket(admin_app, "belum dijawab", minutes=10)
-    post(admin, f"/admin/handoff/{quick.id}/answer", {f"a{quick.id}-answer": "ok"})
+    for minutes in (10, 30, 90):  # answered now: waited 10, 30 and 90 minutes
+        row = ticket(admin_app, f"pertanyaan {minutes}", minutes=minutes)
+        post(admin, f"/admin/handoff/{row.id}/answer", {f"a{row.id}-answer": "ok"})
+    ticket(admin_app, "belum dijawab", minutes=5)
     faq = faq_id(admin_app, "Apa itu mode mewah?")
     with new_session(admin_app) as session:
         for helpful in (False, False, True):
@@ -179,9 +180,9 @@ def test_the_dashboard_shows_tickets_response_time_and_satisfaction(admin_app, a
         session.commit()
     page = admin.get("/admin/").get_data(as_text=True)
     tiles = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
-    assert "Tickets opened 2 " in tiles
+    assert "Tickets opened 4 " in tiles
     assert "Median first response 30 min" in tiles
-    assert "Tickets answered 50.0 % 1 of 2" in tiles
+    assert "Tickets answered 75.0 % 3 of 4" in tiles
     assert "Apa itu mode mewah? 1 2 33.3 %" in tiles
 
 
