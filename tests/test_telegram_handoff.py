@@ -3,10 +3,16 @@ answering in the support chat, /close, 👍 / 👎, and the ways people get it w
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from admin_browser.support import PASSWORD
+from admin_browser.support import USERNAME
+from admin_browser.support import login
+from admin_browser.support import post
+from admin_browser.support import settle
 from fake_bot_api import BOT_USER
 from fake_bot_api import FakeBotApi
 from harness import app_config
@@ -18,8 +24,10 @@ from test_telegram import TOKEN
 from test_telegram import Bot
 
 from bot import create_app
+from bot.admin.auth import create_admin
 from bot.db import new_session
 from bot.handoff import ANSWER_PREFIX
+from bot.models import AdminUser
 from bot.models import Handoff
 from bot.models import QueryLog
 from bot.telegram import texts
@@ -120,10 +128,12 @@ def agent_reply(ticket: Handoff, text: str | None = None, sender=AGENT, **conten
     return update
 
 
-def ask_for_a_person(bot: Bot, chat_id: int, chat_type: str = "private") -> Handoff:
+def ask_for_a_person(
+    bot: Bot, chat_id: int, chat_type: str = "private", text: str = UNKNOWN
+) -> Handoff:
     """Ask something the bot cannot answer and press "Tanya admin" under the fallback."""
     mention = "@finbuddy_test_bot " if chat_type != "private" else ""
-    bot.post(message(chat_id, mention + UNKNOWN, chat_type=chat_type))
+    bot.post(message(chat_id, mention + text, chat_type=chat_type))
     fallback = bot.fake.sent_messages(chat_id)[-1]
     [ask] = buttons(fallback)
     assert ask["text"] == texts.ASK_ADMIN
@@ -135,13 +145,16 @@ def ask_for_a_person(bot: Bot, chat_id: int, chat_type: str = "private") -> Hand
 
 
 def test_round_trip_private_chat(bot):
+    """Question, fallback, button, ticket in the support chat, agent's reply relayed, a FAQ made
+    from it in the admin, and the same question answered by the bot: no retraining."""
+    asked = "kak, bisa transfer ke e-wallet dari sini?"
     bot.post(message(6001, "halo min"))
     bot.post(message(6001, "aku mau tanya"))
-    ticket = ask_for_a_person(bot, 6001)
-    assert (ticket.status, ticket.message, ticket.chat_id) == ("open", UNKNOWN, 6001)
+    ticket = ask_for_a_person(bot, 6001, text=asked)
+    assert (ticket.status, ticket.message, ticket.chat_id) == ("open", asked, 6001)
     assert ticket.history == ["halo min", "aku mau tanya"]
     [posted] = bot.fake.sent_messages(SUPPORT)
-    assert UNKNOWN in posted.params["text"] and "• aku mau tanya" in posted.params["text"]
+    assert asked in posted.params["text"] and "• aku mau tanya" in posted.params["text"]
     assert ticket.support_message_id is not None
     assert bot.texts_to(6001)[-1] == texts.HANDOFF_SENT
     assert bot.fake.calls_to("answerCallbackQuery")[-1].params["text"] == texts.HANDOFF_SENT
@@ -155,6 +168,40 @@ def test_round_trip_private_chat(bot):
     assert (answered.status, answered.answered_by) == ("answered", "@rina_cs")
     assert answered.answer == "Belum bisa ya kak, fitur itu belum ada."
     assert answered.first_response_at is not None
+
+    admin = signed_in_admin(bot.app)
+    form = admin.get(post(admin, f"/admin/handoff/{ticket.id}/new-faq").location)
+    assert "Belum bisa ya kak, fitur itu belum ada." in form.get_data(as_text=True)
+    data = {
+        "question": "Bisakah transfer ke e-wallet dari FinBuddy?",
+        "answer": "Belum bisa ya kak, fitur itu belum ada.",
+        "active": "y",
+        "queries": str(ticket.query_log_id),
+    }
+    assert post(admin, "/admin/faqs/new", data).status_code == 302
+    settle(bot.app)
+    bot.post(message(6001, asked))
+    assert bot.texts_to(6001)[-1] == "Belum bisa ya kak, fitur itu belum ada."
+    assert last_log(bot.app).fallback is False
+
+
+def signed_in_admin(app):  # noqa: ANN001, ANN201
+    with new_session(app) as session:
+        if session.scalar(select(AdminUser.id).where(AdminUser.username == USERNAME)) is None:
+            create_admin(session, USERNAME, PASSWORD)
+    client = app.test_client()
+    login(client)
+    return client
+
+
+def test_an_answer_written_in_the_admin_reaches_the_telegram_user(bot):
+    ticket = ask_for_a_person(bot, 6017)
+    admin = signed_in_admin(bot.app)
+    post(admin, f"/admin/handoff/{ticket.id}/answer", {f"a{ticket.id}-answer": "Dari admin."})
+    deadline = time.monotonic() + 30
+    while bot.texts_to(6017)[-1] != ANSWER_PREFIX + "Dari admin.":  # the outbox pump sends it
+        assert time.monotonic() < deadline, "the admin's answer never reached the user"
+        time.sleep(0.05)
 
 
 def test_round_trip_group_chat(bot):
