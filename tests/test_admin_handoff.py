@@ -46,6 +46,17 @@ def reload(app, row: Handoff) -> Handoff:  # noqa: ANN001
         return session.get(Handoff, row.id)
 
 
+def answered(app, text: str, faq: int, helpful: bool | None) -> None:  # noqa: ANN001
+    """A message the bot answered confidently with `faq`, and the user's verdict on it."""
+    with new_session(app) as session:
+        session.add(
+            QueryLog(
+                text=text, channel="api", fallback=False, score=0.99, faq_id=faq, helpful=helpful
+            )
+        )
+        session.commit()
+
+
 def faq_id(app, question: str) -> int:  # noqa: ANN001
     with new_session(app) as session:
         return session.scalars(select(Faq.id).where(Faq.question == question)).one()
@@ -165,19 +176,8 @@ def test_the_dashboard_shows_tickets_response_time_and_satisfaction(admin_app, a
         post(admin, f"/admin/handoff/{row.id}/answer", {f"a{row.id}-answer": "ok"})
     ticket(admin_app, "belum dijawab", minutes=5)
     faq = faq_id(admin_app, "Apa itu mode mewah?")
-    with new_session(admin_app) as session:
-        for helpful in (False, False, True):
-            session.add(
-                QueryLog(
-                    text="mode mewah?",
-                    channel="api",
-                    fallback=False,
-                    score=0.9,
-                    faq_id=faq,
-                    helpful=helpful,
-                )
-            )
-        session.commit()
+    for helpful in (False, False, True):
+        answered(admin_app, "mode mewah?", faq, helpful)
     page = admin.get("/admin/").get_data(as_text=True)
     tiles = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
     assert "Tickets opened 4 " in tiles
@@ -188,19 +188,7 @@ def test_the_dashboard_shows_tickets_response_time_and_satisfaction(admin_app, a
 
 def test_a_thumbs_down_puts_a_confident_answer_in_the_inbox(admin_app, admin):
     faq = faq_id(admin_app, "Apa itu mode mewah?")
-    with new_session(admin_app) as session:
-        for helpful in (None, False):
-            text = f"mode mewah itu apa sih ({'disliked' if helpful is False else 'fine'})"
-            session.add(
-                QueryLog(
-                    text=text,
-                    channel="api",
-                    fallback=False,
-                    score=0.99,
-                    faq_id=faq,
-                    helpful=helpful,
-                )
-            )
-        session.commit()
+    answered(admin_app, "mode mewah itu apa sih (fine)", faq, None)
+    answered(admin_app, "mode mewah itu apa sih (disliked)", faq, False)
     page = admin.get("/admin/inbox").get_data(as_text=True)
     assert "(disliked)" in page and "(fine)" not in page

@@ -15,15 +15,13 @@ from admin_browser.support import post
 from admin_browser.support import settle
 from fake_bot_api import BOT_USER
 from fake_bot_api import FakeBotApi
-from harness import app_config
 from sqlalchemy import select
 from telegram_updates import callback_query
 from telegram_updates import message
-from test_telegram import SECRET
-from test_telegram import TOKEN
+from test_telegram import NOT_TEXT
 from test_telegram import Bot
+from test_telegram import telegram_app
 
-from bot import create_app
 from bot.admin.auth import create_admin
 from bot.db import new_session
 from bot.handoff import ANSWER_PREFIX
@@ -46,20 +44,14 @@ def fake() -> Iterator[FakeBotApi]:
 
 @pytest.fixture(scope="module")
 def desk_app(tmp_path_factory, tiny_bert, fake, databases):  # noqa: ANN001, ANN201
-    instance = tmp_path_factory.mktemp("telegram-desk") / "instance"
-    database_url = databases.create() if databases is not None else None
-    return create_app(
-        {
-            **app_config(instance, tiny_bert, database_url),
-            "TELEGRAM_BOT_TOKEN": TOKEN,
-            "TELEGRAM_WEBHOOK_SECRET": SECRET,
-            "TELEGRAM_API_URL": fake.base_url,
-            "TELEGRAM_TIMEOUT": 5.0,
-            "TELEGRAM_RETRY_SECONDS": 0.05,
-            "TELEGRAM_SUPPORT_CHAT_ID": SUPPORT,
-            # only exact phrasings are answered: anything else is the fallback
-            "BOT_THRESHOLD": 0.99,
-        }
+    # only exact phrasings are answered: anything else is the fallback
+    return telegram_app(
+        tmp_path_factory,
+        tiny_bert,
+        fake,
+        databases,
+        TELEGRAM_SUPPORT_CHAT_ID=SUPPORT,
+        BOT_THRESHOLD=0.99,
     )
 
 
@@ -320,16 +312,7 @@ def test_the_support_chat_is_not_answered_and_non_agents_are_ignored(bot):
 
 def test_an_agent_reply_that_is_not_text_gets_a_polite_note(bot):
     ticket = ask_for_a_person(bot, 6014)
-    sticker = {
-        "file_id": "s1",
-        "file_unique_id": "u1",
-        "type": "regular",
-        "width": 512,
-        "height": 512,
-        "is_animated": False,
-        "is_video": False,
-    }
-    bot.post(agent_reply(ticket, sticker=sticker))
+    bot.post(agent_reply(ticket, **NOT_TEXT["sticker"]))
     assert bot.texts_to(SUPPORT)[-1] == texts.AGENT_NOT_TEXT
     assert bot.texts_to(6014)[-1] == texts.HANDOFF_SENT  # nothing relayed
     assert ticket_of(bot.app, ticket.query_log_id).status == "open"
