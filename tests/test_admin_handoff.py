@@ -26,7 +26,6 @@ from bot.models import TrainingPair
 pytest_plugins = ["admin_browser.support"]
 
 MESSAGE = "bisa pesan martabak lewat aplikasi ini?"
-NOW = datetime.now(timezone.utc)
 
 
 def ticket(app, text: str = MESSAGE, channel: str = "api", minutes: int = 0, **extra) -> Handoff:  # noqa: ANN001
@@ -36,7 +35,7 @@ def ticket(app, text: str = MESSAGE, channel: str = "api", minutes: int = 0, **e
         session.add(log)
         session.commit()
         row, _ = open_ticket(session, log, "sari@example.com", ["halo min"], **extra)
-        row.created_at = NOW - timedelta(minutes=minutes)
+        row.created_at = datetime.now(timezone.utc) - timedelta(minutes=minutes)
         session.commit()
         return row
 
