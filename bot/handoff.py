@@ -15,6 +15,7 @@ from datetime import datetime
 from datetime import timedelta
 from datetime import timezone
 
+from sqlalchemy import ColumnElement
 from sqlalchemy import case
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -122,7 +123,7 @@ def queue_telegram_answer(session: Session, ticket: Handoff, answer: str) -> Non
     )
 
 
-def queue_order() -> case:
+def queue_order() -> ColumnElement[int]:
     """Open tickets first, then answered, then closed."""
     return case((Handoff.status == OPEN, 0), (Handoff.status == ANSWERED, 1), else_=2)
 

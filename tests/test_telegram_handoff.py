@@ -29,6 +29,11 @@ from bot.models import AdminUser
 from bot.models import Handoff
 from bot.models import QueryLog
 from bot.telegram import texts
+from bot.telegram.keyboard import Vote
+from bot.telegram.keyboard import decode_feedback
+from bot.telegram.keyboard import decode_handoff
+from bot.telegram.keyboard import encode_feedback
+from bot.telegram.keyboard import encode_handoff
 
 SUPPORT = -100_9000
 UNKNOWN = "bisa pesan martabak lewat aplikasi ini?"
@@ -246,8 +251,6 @@ def test_without_a_support_chat_there_is_no_button(bot):
     assert "reply_markup" not in fallback.params
     # and an old button (signed, but nobody to hand over to) opens nothing
     before = len(tickets(bot.app))
-    from bot.telegram.keyboard import encode_handoff
-
     key = bot.runtime.application.bot_data["backend"].signing_key
     press(
         bot, 6007, {"text": "x", "callback_data": encode_handoff(last_log(bot.app).id, key, 6007)}
@@ -353,3 +356,19 @@ def test_thumbs_under_answers_are_kept_and_the_last_press_wins(bot):
         assert session.get(QueryLog, log_id).helpful is False
     press(bot, 6016, ask)  # and a person can take it from there
     assert ticket_of(bot.app, log_id).message == QUESTION
+
+
+@pytest.mark.parametrize("log_id", [1, 2**63 - 1])
+def test_new_button_data_fits_telegram_and_is_bound_to_its_chat(log_id):
+    key = b"k" * 32
+    ask = encode_handoff(log_id, key, -100_123)
+    votes = [encode_feedback(Vote(log_id, helpful), key, -100_123) for helpful in (True, False)]
+    assert all(len(data.encode()) <= 64 for data in (ask, *votes))
+    assert decode_handoff(ask, key, -100_123) == log_id
+    assert [decode_feedback(data, key, -100_123) for data in votes] == [
+        Vote(log_id, True),
+        Vote(log_id, False),
+    ]
+    assert decode_handoff(ask, key, -100_124) is None  # another chat
+    assert decode_feedback(votes[0], key, -100_124) is None
+    assert decode_handoff(votes[0], key, -100_123) is None  # another kind

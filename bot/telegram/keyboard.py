@@ -111,23 +111,23 @@ def decode_handoff(data: str | None, key: bytes, chat_id: int) -> int | None:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Vote:
     """A pressed 👍 / 👎: the logged message it judges and whether the answer helped."""
 
     query_log_id: int
     helpful: bool
 
 
-def encode_feedback(verdict: Verdict, key: bytes, chat_id: int) -> str:
-    return sign(FEEDBACK_PREFIX, [verdict.query_log_id, int(verdict.helpful)], chat_id, key)
+def encode_feedback(vote: Vote, key: bytes, chat_id: int) -> str:
+    return sign(FEEDBACK_PREFIX, [vote.query_log_id, int(vote.helpful)], chat_id, key)
 
 
-def decode_feedback(data: str | None, key: bytes, chat_id: int) -> Verdict | None:
-    """The verdict in `data`, or None when it is not feedback signed for this chat."""
+def decode_feedback(data: str | None, key: bytes, chat_id: int) -> Vote | None:
+    """The vote in `data`, or None when it is not feedback signed for this chat."""
     numbers = _numbers(data, key, chat_id, FEEDBACK_PREFIX, 2)
     if numbers is None or numbers[1] not in (0, 1):
         return None
-    return Verdict(numbers[0], bool(numbers[1]))
+    return Vote(numbers[0], bool(numbers[1]))
 
 
 def ask_admin(query_log_id: int, key: bytes, chat_id: int) -> InlineKeyboardMarkup:
@@ -142,7 +142,7 @@ def thumbs(query_log_id: int, key: bytes, chat_id: int) -> InlineKeyboardMarkup:
         [
             [
                 InlineKeyboardButton(
-                    label, callback_data=encode_feedback(Verdict(query_log_id, up), key, chat_id)
+                    label, callback_data=encode_feedback(Vote(query_log_id, up), key, chat_id)
                 )
                 for label, up in ((texts.HELPFUL, True), (texts.UNHELPFUL, False))
             ]

@@ -32,13 +32,13 @@ from bot.telegram.handlers import press
 from bot.telegram.handlers import send
 from bot.telegram.keyboard import FEEDBACK_PREFIX
 from bot.telegram.keyboard import HANDOFF_PREFIX
-from bot.telegram.keyboard import Verdict
+from bot.telegram.keyboard import Vote
 from bot.telegram.keyboard import ask_admin
 from bot.telegram.keyboard import decode_feedback
 from bot.telegram.keyboard import decode_handoff
 from bot.telegram.outbox import Outgoing
 from bot.telegram.outbox import send_or_queue
-from bot.telegram.rate_limit import Verdict as RateVerdict
+from bot.telegram.rate_limit import Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ async def on_handoff(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if log_id is None or not faq.desk.enabled:
         await query.answer(texts.PICK_EXPIRED)
         return
-    if faq.desk.limiter.check(chat_id) is not RateVerdict.ALLOW:
+    if faq.desk.limiter.check(chat_id) is not Verdict.ALLOW:
         await query.answer(texts.HANDOFF_LIMITED)
         return
     reply_to = query.message.message_id if isinstance(query.message, Message) else None
@@ -93,24 +93,24 @@ async def on_feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     faq = backend(context)
     keyboard = partial(offer_person, key=faq.signing_key) if faq.desk.enabled else None
     decode = partial(decode_feedback, key=faq.signing_key)
-    await press(update, context, decode, record_verdict(faq.desk), texts.FEEDBACK_THANKS, keyboard)
+    await press(update, context, decode, record_vote(faq.desk), texts.FEEDBACK_THANKS, keyboard)
 
 
-def record_verdict(support: SupportDesk):  # noqa: ANN201
+def record_vote(support: SupportDesk):  # noqa: ANN201
     """What a 👍 / 👎 press does: store it; 👎 gets an apology (and the "Tanya admin" offer)."""
 
-    def act(verdict: Verdict) -> str | None:
-        if not support.feedback(verdict.query_log_id, verdict.helpful):
+    def act(vote: Vote) -> str | None:
+        if not support.feedback(vote.query_log_id, vote.helpful):
             return None
-        if verdict.helpful:
+        if vote.helpful:
             return ""  # thanked in the button's toast; nothing more to say
         return texts.UNHELPFUL_ASK if support.enabled else texts.UNHELPFUL_SORRY
 
     return act
 
 
-def offer_person(verdict: Verdict, key: bytes, chat_id: int):  # noqa: ANN201
-    return ask_admin(verdict.query_log_id, key, chat_id) if not verdict.helpful else None
+def offer_person(vote: Vote, key: bytes, chat_id: int):  # noqa: ANN201
+    return ask_admin(vote.query_log_id, key, chat_id) if not vote.helpful else None
 
 
 def agent_name(user: User) -> str:
