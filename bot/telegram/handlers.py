@@ -227,9 +227,10 @@ async def press(
         await send(context, query.message, text, markup, quote=False)
     else:  # too old to be accessible: the chat is still known
         chunks = split_message(text)
+        last = markup.to_dict() if markup else None
         items = [
-            Outgoing(chat_id, chunk, reply_markup=markup.to_dict() if markup and last else None)
-            for last, chunk in ((i == len(chunks) - 1, c) for i, c in enumerate(chunks))
+            Outgoing(chat_id, chunk, reply_markup=last if index == len(chunks) - 1 else None)
+            for index, chunk in enumerate(chunks)
         ]
         await send_or_queue(context.bot, faq.outbox, items)
 
