@@ -64,6 +64,7 @@ class Reply:
             "fallback": self.fallback,
             "model_version": self.model_version,
             "fallback_rule": self.fallback_rule,
+            "query_id": self.query_id,
         }
 
 
@@ -124,11 +125,13 @@ def answer(
     session: Session | None = None,
     k: int = 3,
     delivery: str | None = None,
+    api_key_id: int | None = None,
 ) -> Reply:
     """Reply with the nearest FAQ's answer, or the fallback below the threshold or when an
     out-of-scope example beats the best FAQ by the reject margin; log it.
 
-    `delivery` starts the log's delivery state for channels that send the reply later.
+    `delivery` starts the log's delivery state for channels that send the reply later;
+    `api_key_id` records which API client asked (feedback and tickets are that client's).
     """
     app = current_app
     session = session or get_session()
@@ -180,6 +183,7 @@ def answer(
         fallback_rule=reply.fallback_rule,
         model_version_id=model.key[0] if model.key else None,
         delivery=delivery,
+        api_key_id=api_key_id,
     )
     session.add(log)
     session.commit()

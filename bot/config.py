@@ -60,6 +60,12 @@ def _float_or_none(value: str | None) -> float | None:
     return float(value)
 
 
+def _int_or_none(value: str | None) -> int | None:
+    if value is None or value.strip() == "":
+        return None
+    return int(value)
+
+
 def from_environment(instance_path: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Build the app config from the environment; `test_config` may override any key later."""
     env = os.environ if env is None else env
@@ -120,4 +126,8 @@ def from_environment(instance_path: str, env: Mapping[str, str] | None = None) -
         "TELEGRAM_TIMEOUT": float(env.get("TELEGRAM_TIMEOUT", "10")),
         "TELEGRAM_RETRY_SECONDS": float(env.get("TELEGRAM_RETRY_SECONDS", "5")),
         "TELEGRAM_RETRY_HOURS": float(env.get("TELEGRAM_RETRY_HOURS", "24")),
+        # the group where agents answer handed-off questions; None: no "Tanya admin" button
+        "TELEGRAM_SUPPORT_CHAT_ID": _int_or_none(env.get("TELEGRAM_SUPPORT_CHAT_ID")),
+        # "Tanya admin" presses per chat per hour (a flood of tickets is refused politely)
+        "TELEGRAM_HANDOFF_RATE_LIMIT": int(env.get("TELEGRAM_HANDOFF_RATE_LIMIT", "3")),
     }

@@ -1,5 +1,5 @@
-"""The database schema: FAQs, their phrasings, out-of-scope examples, what users asked, and
-model versions.
+"""The database schema: FAQs, their phrasings, out-of-scope examples, what users asked (and
+what they thought of the answers), handoff tickets, and model versions.
 """
 
 from __future__ import annotations
@@ -106,6 +106,13 @@ class QueryLog(Base):
     review_status: Mapped[str] = mapped_column(
         String(20), default="new", server_default="new", index=True
     )  # new | attached | created | ignored | out_of_scope: what an admin did
+    # the user's 👍 (True) / 👎 (False) on the reply; the last press wins
+    helpful: Mapped[bool | None] = mapped_column(Boolean, nullable=True, index=True)
+    feedback_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # the API key that asked: only that client may give feedback or open a ticket on it
+    api_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_key.id", ondelete="SET NULL"), nullable=True
+    )
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
     )
@@ -262,3 +269,40 @@ class MaintenanceRun(Base):
 
     name: Mapped[str] = mapped_column(String(50), primary_key=True)
     ran_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Handoff(Base):
+    """A message handed to a person: open -> answered -> closed.
+
+    The message and the conversation before it are copied here, so a ticket outlives the
+    query log's retention; `token` is the id clients see (random, so not guessable).
+    """
+
+    __tablename__ = "handoff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    query_log_id: Mapped[int | None] = mapped_column(
+        ForeignKey("query_log.id", ondelete="SET NULL"), nullable=True, unique=True
+    )
+    message: Mapped[str] = mapped_column(Text)
+    # the user's earlier messages, oldest first
+    history: Mapped[list[str]] = mapped_column(JSON, default=list)
+    channel: Mapped[str] = mapped_column(String(50), index=True)
+    contact: Mapped[str] = mapped_column(String(200), default="")  # how to reach the user
+    chat_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # Telegram
+    reply_to_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # the ticket's message in the support chat: agents answer by replying to it
+    support_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    status: Mapped[str] = mapped_column(
+        String(20), default="open", index=True
+    )  # open | answered | closed
+    answered_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+    first_response_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -1,9 +1,10 @@
 """How long what users typed is kept: the daily purge and `flask purge-queries`.
 
 The query log holds every message. Copies derived from it go with it: finished Telegram
-outbox rows and the unreviewed Telegram "did you mean" picks (a pair an admin never
-looked at). What an admin chose to keep stays: approved training pairs and alternate
-questions made from messages, and model versions indexed with them (see the README).
+outbox rows, the unreviewed Telegram "did you mean" picks (a pair an admin never looked at)
+and handoff tickets (the message, the ones before it, the agent's answer). What an admin
+chose to keep stays: approved training pairs and alternate questions made from messages,
+and model versions indexed with them (see the README).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from bot.db import new_session
 from bot.models import AlternateQuestion
+from bot.models import Handoff
 from bot.models import MaintenanceRun
 from bot.models import QueryLog
 from bot.models import TelegramOutbox
@@ -44,6 +46,7 @@ class PurgeReport:
     queries: int = 0
     outbox: int = 0
     picks: int = 0
+    tickets: int = 0
     pairs: int = 0
     pairs_left: int = 0  # training pairs that still contain the text (--matching)
     alternates_left: int = 0  # alternate questions that still contain the text (--matching)
@@ -70,6 +73,17 @@ def _delete_ids(session: Session, model, ids: list[int]) -> int:  # noqa: ANN001
     return len(ids)
 
 
+def _matching_tickets(session: Session, needle: str, where=()) -> list[int]:  # noqa: ANN001
+    """Tickets whose message, or a message before it, contains `needle`."""
+    contains = _contains(needle)
+    statement = select(Handoff.id, Handoff.message, Handoff.history).where(*where)
+    return [
+        ticket_id
+        for ticket_id, message, history in session.execute(statement)
+        if any(contains(text) for text in [message, *(history or [])])
+    ]
+
+
 def purge(
     session: Session,
     older_than: timedelta | None = None,
@@ -86,6 +100,7 @@ def purge(
     cutoff = (now or utcnow()) - older_than if older_than is not None else None
     log_where = [QueryLog.created_at < cutoff] if cutoff is not None else []
     pick_where = [TrainingPair.source == PICK_SOURCE, TrainingPair.approved.is_(False)]
+    ticket_where = [Handoff.created_at < cutoff] if cutoff is not None else []
     if cutoff is not None:
         pick_where.append(TrainingPair.created_at < cutoff)
     outbox = 0
@@ -100,6 +115,7 @@ def purge(
             TrainingPair,
             _matching_ids(session, TrainingPair.text, TrainingPair.id, matching, pick_where),
         )
+        tickets = _delete_ids(session, Handoff, _matching_tickets(session, matching, ticket_where))
         pair_ids = _matching_ids(session, TrainingPair.text, TrainingPair.id, matching)
         removed_pairs = _delete_ids(session, TrainingPair, pair_ids) if pairs else 0
         alternates_left = len(
@@ -108,6 +124,7 @@ def purge(
     else:
         queries = session.execute(delete(QueryLog).where(*log_where)).rowcount
         picks = session.execute(delete(TrainingPair).where(*pick_where)).rowcount
+        tickets = session.execute(delete(Handoff).where(*ticket_where)).rowcount
         outbox = session.execute(
             delete(TelegramOutbox).where(
                 TelegramOutbox.status != "pending", TelegramOutbox.created_at < cutoff
@@ -119,6 +136,7 @@ def purge(
         queries=queries,
         outbox=outbox,
         picks=picks,
+        tickets=tickets,
         pairs=removed_pairs,
         pairs_left=len(pair_ids) - removed_pairs,
         alternates_left=alternates_left,

@@ -122,11 +122,13 @@ def pending_out_of_scope() -> Select[tuple[OutOfScopeExample]]:
 
 
 def inbox_statement(threshold: float, band: float) -> Select[tuple[QueryLog]]:
-    """Unreviewed fallbacks and answers that scored below threshold + band."""
+    """Unreviewed fallbacks, answers that scored below threshold + band, and answers the
+    user marked 👎."""
     return select(QueryLog).where(
         *reviewable(),
         or_(
             QueryLog.fallback.is_(True),
+            QueryLog.helpful.is_(False),
             QueryLog.score.is_(None),
             QueryLog.score < threshold + band,
         ),

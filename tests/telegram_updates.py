@@ -65,16 +65,22 @@ def bot_message(chat_id: int, chat_type: str, text: str) -> dict[str, Any]:
     }
 
 
-def callback_query(chat_id: int, data: str, keyboard: dict[str, Any]) -> dict[str, Any]:
-    """A press on an inline button of the bot's keyboard message."""
+def callback_query(
+    chat_id: int,
+    data: str,
+    keyboard: dict[str, Any],
+    chat_type: str = "private",
+    pressed_on: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A press on an inline button of the bot's keyboard message (`pressed_on`, if given)."""
     update_id = next_id()
-    pressed_on = bot_message(chat_id, "private", "Maksud kamu…?")
+    pressed_on = pressed_on or bot_message(chat_id, chat_type, "Maksud kamu…?")
     pressed_on["reply_markup"] = keyboard
     return {
         "update_id": update_id,
         "callback_query": {
             "id": f"cbq-{update_id}",
-            "from": user(chat_id),
+            "from": user(chat_id if chat_type == "private" else 777),
             "chat_instance": f"ci-{chat_id}",
             "message": pressed_on,
             "data": data,

@@ -260,3 +260,48 @@ def test_signing_out_ends_the_session_on_every_device_and_failures_are_throttled
         screenshot(pages[1], "login-throttled")
         laptop.close()
         phone.close()
+
+
+def test_handoff_page_answer_a_ticket_and_turn_it_into_a_faq(admin_app, browser):
+    from bot.handoff import open_ticket
+
+    asked = "min, bisa bayar tagihan pdam lewat finbuddy?"
+    with new_session(admin_app) as session:
+        for text, channel, history in (
+            (asked, "telegram", ["halo min", "mau tanya soal tagihan"]),
+            ("kapan fitur investasi rilis?", "api", []),
+        ):
+            log = QueryLog(text=text, channel=channel, fallback=True, score=0.2)
+            session.add(log)
+            session.commit()
+            open_ticket(session, log, "sari@example.com" if channel == "api" else "4711", history)
+    with live_server(admin_app) as base:
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        page.goto(f"{base}/admin/login")
+        page.fill("#username", USERNAME)
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.click("nav >> text=Handoff")
+        first = page.locator("section.ticket").first
+        assert asked in first.locator("h2").inner_text()  # the oldest open ticket on top
+        assert first.locator(".conversation li").count() == 3
+        first.locator("textarea").fill("Belum bisa ya kak, baru tagihan listrik.")
+        first.locator("button:has-text('Send answer')").click()
+        page.wait_for_selector(".flash.ok")
+        assert "answered" in page.locator(".flash.ok").inner_text()
+        screenshot(page, "handoff")
+
+        answered = page.locator("section.ticket", has_text=asked)
+        assert answered.locator(".badge").inner_text() == "answered"  # now below the open one
+        answered.locator("button:has-text('New FAQ from this')").click()
+        assert page.input_value("#question") == asked
+        assert page.input_value("#answer") == "Belum bisa ya kak, baru tagihan listrik."
+        page.fill("#question", "Bisakah membayar tagihan PDAM di FinBuddy?")
+        page.click("button:has-text('Save')")
+        page.wait_for_selector(".flash.ok")
+        assert "created" in page.locator(".flash.ok").inner_text()
+        page.close()
+    settle(admin_app)
+    reply = admin_app.test_client().post("/api/chat", json={"message": asked}).get_json()
+    assert reply["question"] == "Bisakah membayar tagihan PDAM di FinBuddy?"
+    assert reply["answer"] == "Belum bisa ya kak, baru tagihan listrik."

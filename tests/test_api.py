@@ -45,6 +45,7 @@ def test_below_the_threshold_the_fallback_is_given_and_logged(make_app):
         "fallback": True,
         "model_version": "v1",
         "fallback_rule": "threshold",
+        "query_id": logged(app)[0].id,
     }
     assert [(e.fallback, e.fallback_rule) for e in logged(app)] == [(True, "threshold")]
 

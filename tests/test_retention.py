@@ -10,7 +10,9 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from bot.db import new_session
+from bot.handoff import open_ticket
 from bot.models import Faq
+from bot.models import Handoff
 from bot.models import QueryLog
 from bot.models import TelegramOutbox
 from bot.models import TrainingPair
@@ -92,6 +94,31 @@ def test_purge_by_content_ignores_case_and_unicode_form(app):
     assert "Deleted 1 training pair(s)." in erased.output
     assert "Index rebuilt" in erased.output
     assert not [t for t in texts(app, TrainingPair) if "rekening 1234" in t]
+
+
+def ticket_texts(app) -> list[str]:  # noqa: ANN001
+    with new_session(app) as session:
+        return sorted(session.scalars(select(Handoff.message)))
+
+
+def test_handoff_tickets_go_with_the_messages_by_age_and_by_content(app):
+    for days_ago, text, history in (
+        (100, "pertanyaan lama", []),
+        (1, "pertanyaan baru", [SECRET]),
+        (1, "pertanyaan lain", []),
+    ):
+        log_id = add_history(app, days_ago, text)
+        with new_session(app) as session:
+            log = session.get(QueryLog, log_id)
+            row, _ = open_ticket(session, log, "x", history)
+            row.created_at = log.created_at
+            session.commit()
+    by_age = app.test_cli_runner().invoke(args=["purge-queries", "--older-than", "30"])
+    assert "Deleted 1 handoff ticket(s)." in by_age.output
+    assert ticket_texts(app) == ["pertanyaan baru", "pertanyaan lain"]
+    by_content = app.test_cli_runner().invoke(args=["purge-queries", "--matching", "REKENING"])
+    assert "Deleted 1 handoff ticket(s)." in by_content.output  # found in the earlier messages
+    assert ticket_texts(app) == ["pertanyaan lain"]
 
 
 def test_purge_without_a_rule_uses_bot_query_log_days(make_app):

@@ -44,9 +44,8 @@ def fake() -> Iterator[FakeBotApi]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def shared_app(tmp_path_factory, tiny_bert, fake, databases):  # noqa: ANN001, ANN201
-    """One app (and model index) for the module: building it is the slow part."""
+def telegram_app(tmp_path_factory, tiny_bert, fake, databases, **config: Any):  # noqa: ANN001, ANN201
+    """An app talking to the fake Bot API, on a database of its own."""
     instance = tmp_path_factory.mktemp("telegram") / "instance"
     database_url = databases.create() if databases is not None else None
     return create_app(
@@ -57,8 +56,15 @@ def shared_app(tmp_path_factory, tiny_bert, fake, databases):  # noqa: ANN001, A
             "TELEGRAM_API_URL": fake.base_url,
             "TELEGRAM_TIMEOUT": 5.0,
             "TELEGRAM_RETRY_SECONDS": 0.05,
+            **config,
         }
     )
+
+
+@pytest.fixture(scope="module")
+def shared_app(tmp_path_factory, tiny_bert, fake, databases):  # noqa: ANN001, ANN201
+    """One app (and model index) for the module: building it is the slow part."""
+    return telegram_app(tmp_path_factory, tiny_bert, fake, databases)
 
 
 class Bot:

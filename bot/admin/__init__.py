@@ -1,5 +1,5 @@
-"""Admin web UI: sign-in, FAQ editor, training pairs, out-of-scope examples, inbox, test panel,
-import, retraining.
+"""Admin web UI: sign-in, FAQ editor, training pairs, out-of-scope examples, inbox, handoff
+tickets, test panel, import, retraining.
 
 Every page is server-rendered (Jinja) and needs a signed-in admin; every POST carries a CSRF
 token. Index rebuilds run in a background thread; retraining is queued for the worker process;
@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
     from bot.admin import auth
     from bot.admin import dashboard  # noqa: F401
     from bot.admin import faqs  # noqa: F401
+    from bot.admin import handoff  # noqa: F401
     from bot.admin import inbox  # noqa: F401
     from bot.admin import out_of_scope  # noqa: F401
     from bot.admin import pairs  # noqa: F401

@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 from bot.admin import bp
 from bot.catalog import count_active_faqs
 from bot.db import get_session
+from bot.feedback import satisfaction
+from bot.handoff import handoff_stats
 from bot.models import Faq
 from bot.models import QueryLog
 from bot.models import utcnow
@@ -31,6 +33,7 @@ from bot.versions import active_version
 from bot.versions import served_threshold
 
 DAYS = 30
+DISLIKED_SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ def dashboard() -> Any:
     band = current_app.config["ADMIN_INBOX_BAND"]
     inbox_count = session.scalar(count_of(inbox_statement(threshold, band)))
     picks = session.scalar(count_of(telegram_picks()))
+    since = datetime.combine(utcnow().date() - timedelta(days=DAYS - 1), time.min, timezone.utc)
     return render_template(
         "admin/dashboard.html",
         stats=collect_stats(session),
@@ -134,4 +138,7 @@ def dashboard() -> Any:
         faqs=count_active_faqs(session),
         inbox_count=inbox_count,
         picks=picks,
+        handoffs=handoff_stats(session, since),
+        satisfaction=satisfaction(session, since)[:DISLIKED_SHOWN],
+        days=DAYS,
     )

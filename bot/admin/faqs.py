@@ -29,8 +29,10 @@ from bot.admin.reindex import request_reindex
 from bot.catalog import foreign_phrasings
 from bot.catalog import phrasing_owners
 from bot.db import get_session
+from bot.input_rules import is_database_id
 from bot.models import AlternateQuestion
 from bot.models import Faq
+from bot.models import Handoff
 from bot.models import TrainingPair
 from bot.review import finish_created_faq
 from bot.review import parse_ids
@@ -171,6 +173,17 @@ def faq_list() -> Any:
     )
 
 
+def prefill_from_ticket(session: Session, form: FaqForm, ticket_id: str) -> None:
+    """A FAQ made from a handoff ticket: the agent's answer, and the user's message as the
+    question if it is no longer waiting in the inbox."""
+    number = int(ticket_id) if ticket_id.isascii() and ticket_id.isdigit() else -1
+    ticket = session.get(Handoff, number) if is_database_id(number) else None
+    if ticket is None:
+        return
+    form.answer.data = ticket.answer or ""
+    form.question.data = form.question.data or ticket.message[:500]
+
+
 @bp.route("/faqs/new", methods=["GET", "POST"])
 def faq_new() -> Any:
     session = get_session()
@@ -181,6 +194,7 @@ def faq_new() -> Any:
         if queries:
             form.queries.data = ",".join(str(q.id) for q in queries)
             form.question.data = queries[0].text[:500]
+        prefill_from_ticket(session, form, request.args.get("handoff", ""))
     faq = Faq()
     if _save(session, faq, form):
         flash(f"FAQ #{faq.id} created; the bot answers it as soon as the index is rebuilt.", "ok")

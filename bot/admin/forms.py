@@ -139,6 +139,12 @@ class AttachForm(FlaskForm):
     )
 
 
+class HandoffAnswerForm(FlaskForm):
+    answer = TextAreaField(
+        "Answer", [DataRequired(), Length(max=4000), plain_text], filters=[strip]
+    )
+
+
 class RetrainForm(FlaskForm):
     epochs = FloatField("Epochs", [NumberRange(min=0.1, max=50)])
     batch_size = IntegerField("Batch size", [NumberRange(min=2, max=512)])

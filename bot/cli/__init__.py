@@ -13,6 +13,7 @@ def init_app(app: Flask) -> None:
     from bot.cli import model_commands
     from bot.cli import privacy_commands
     from bot.cli import quality_commands
+    from bot.cli import report_commands
     from bot.cli import retrain_command
     from bot.cli import worker_command
 
@@ -26,5 +27,6 @@ def init_app(app: Flask) -> None:
         model_commands.model_cli,
         api_key_commands.api_key_cli,
         privacy_commands.purge_queries_command,
+        report_commands.report_cli,
     ):
         app.cli.add_command(command)

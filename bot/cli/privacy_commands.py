@@ -35,6 +35,8 @@ def purge_queries_command(days: int | None, matching: str | None, pairs: bool) -
         f"Deleted {report.queries} logged message(s), {report.outbox} sent Telegram "
         f"repl(ies) and {report.picks} unreviewed Telegram pick(s)."
     )
+    if report.tickets:
+        click.echo(f"Deleted {report.tickets} handoff ticket(s).")
     if report.pairs:
         click.echo(f"Deleted {report.pairs} training pair(s).")
         version = refresh_index(current_app, get_session())

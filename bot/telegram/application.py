@@ -7,6 +7,7 @@ from telegram.ext import Application
 
 from bot.telegram.handlers import register
 from bot.telegram.service import FaqBackend
+from bot.telegram.support import support_handlers
 
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 
@@ -40,5 +41,6 @@ def build_application(app: Flask, polling: bool = False) -> Application:
     else:
         builder = builder.updater(None)  # our Flask view receives the updates
     application = builder.build()
-    register(application, FaqBackend(app))
+    faq = FaqBackend(app)
+    register(application, faq, first=support_handlers(faq.desk))
     return application

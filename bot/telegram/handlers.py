@@ -10,6 +10,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -22,6 +23,7 @@ from telegram.constants import MessageEntityType
 from telegram.error import TelegramError
 from telegram.ext import Application
 from telegram.ext import ApplicationHandlerStop
+from telegram.ext import BaseHandler
 from telegram.ext import CallbackQueryHandler
 from telegram.ext import CommandHandler
 from telegram.ext import ContextTypes
@@ -30,13 +32,16 @@ from telegram.ext import TypeHandler
 from telegram.ext import filters
 
 from bot.answering import InvalidMessage
+from bot.answering import Reply
 from bot.telegram import texts
 from bot.telegram.formatting import split_message
 from bot.telegram.keyboard import NONE_PREFIX
 from bot.telegram.keyboard import PREFIX
+from bot.telegram.keyboard import ask_admin
 from bot.telegram.keyboard import decode_none
 from bot.telegram.keyboard import decode_pick
 from bot.telegram.keyboard import did_you_mean
+from bot.telegram.keyboard import thumbs
 from bot.telegram.outbox import Outgoing
 from bot.telegram.outbox import send_or_queue
 from bot.telegram.rate_limit import Verdict
@@ -159,12 +164,23 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     except InvalidMessage as exc:
         await send(context, message, texts.refusal(exc.kind, faq.max_chars))
         return
+    faq.desk.recent.remember(message.chat_id, text)
     query_id = answered.reply.query_id
     if answered.reply.ambiguous and len(answered.choices) > 1 and query_id is not None:
         keyboard = did_you_mean(query_id, answered.choices, faq.signing_key, message.chat_id)
         await send(context, message, texts.DID_YOU_MEAN, keyboard, query_log_id=query_id)
         return
-    await send(context, message, answered.reply.text, query_log_id=query_id)
+    keyboard = reply_keyboard(faq, answered.reply, message.chat_id)
+    await send(context, message, answered.reply.text, keyboard, query_log_id=query_id)
+
+
+def reply_keyboard(faq: FaqBackend, reply: Reply, chat_id: int) -> InlineKeyboardMarkup | None:
+    """👍 / 👎 under an answer; "Tanya admin" under the fallback when agents are there."""
+    if reply.query_id is None:
+        return None
+    if not reply.fallback:
+        return thumbs(reply.query_id, faq.signing_key, chat_id)
+    return ask_admin(reply.query_id, faq.signing_key, chat_id) if faq.desk.enabled else None
 
 
 async def on_pick(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -178,7 +194,8 @@ async def on_none(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """ "None of these": the fallback reply, and the message waits for an admin's review."""
     faq = backend(context)
     decode = partial(decode_none, key=faq.signing_key)
-    await press(update, context, decode, faq.none_of_these, texts.NONE_THANKS)
+    keyboard = partial(ask_admin, key=faq.signing_key) if faq.desk.enabled else None
+    await press(update, context, decode, faq.none_of_these, texts.NONE_THANKS, keyboard)
 
 
 async def press(
@@ -187,9 +204,10 @@ async def press(
     decode: Callable[..., Any],
     act: Callable[[Any], str | None],
     thanks: str,
+    keyboard: Callable[..., InlineKeyboardMarkup] | None = None,
 ) -> None:
     """A signed button: decode its data (signed for this chat), act on it in a thread, send the
-    text `act` returns.
+    text `act` returns (with `keyboard(decoded, chat_id=...)` under it, if given).
 
     Forged or stale data (or `act` returning None) only gets "no longer valid".
     """
@@ -204,10 +222,16 @@ async def press(
         await query.answer(texts.PICK_EXPIRED)
         return
     await query.answer(thanks)
+    markup = keyboard(decoded, chat_id=chat_id) if keyboard is not None else None
     if isinstance(query.message, Message):
-        await send(context, query.message, text, quote=False)
+        await send(context, query.message, text, markup, quote=False)
     else:  # too old to be accessible: the chat is still known
-        items = [Outgoing(chat_id, chunk) for chunk in split_message(text)]
+        chunks = split_message(text)
+        last = markup.to_dict() if markup else None
+        items = [
+            Outgoing(chat_id, chunk, reply_markup=last if index == len(chunks) - 1 else None)
+            for index, chunk in enumerate(chunks)
+        ]
         await send_or_queue(context.bot, faq.outbox, items)
 
 
@@ -260,13 +284,15 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         logger.warning("could not tell chat %s about the failure", chat.id)
 
 
-def register(application: Application, faq: FaqBackend) -> None:
-    """Wire the handlers; the first group de-duplicates, the second does the work."""
+def register(application: Application, faq: FaqBackend, first: Sequence[BaseHandler] = ()) -> None:
+    """Wire the handlers; the first group de-duplicates, the second does the work (`first`
+    before the rest: the support desk's)."""
     application.bot_data["backend"] = faq
     application.add_handler(TypeHandler(Update, claim_update), group=-1)
     message = filters.UpdateType.MESSAGE
     application.add_handlers(
         [
+            *first,
             CommandHandler(["start", "help"], start, filters=message),
             CallbackQueryHandler(on_pick, pattern=rf"^{PREFIX}:"),
             CallbackQueryHandler(on_none, pattern=rf"^{NONE_PREFIX}:"),

@@ -4,7 +4,8 @@ Clients can send any callback data, so every button's data carries a MAC over it
 its fields and the chat it was shown in, made with a key derived for this purpose only:
 a button copied into another chat, or forged, is refused. "Did you mean" has one button per
 suggested FAQ (`pick:<log id>:<faq id>:<mac>`) and a last one, "none of these"
-(`none:<log id>:<mac>`).
+(`none:<log id>:<mac>`). The fallback carries "Tanya admin" (`ask:<log id>:<mac>`), an answer
+👍 / 👎 (`fb:<log id>:<1|0>:<mac>`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from bot.telegram.formatting import button_label
 
 PREFIX = "pick"
 NONE_PREFIX = "none"
+HANDOFF_PREFIX = "ask"
+FEEDBACK_PREFIX = "fb"
 CALLBACK_DATA_LIMIT = 64  # bytes, Telegram's limit for callback_data
 MAC_BYTES = 16  # 128 bits, 22 characters of base64
 SIGNING_PURPOSE = "telegram-callback"  # bot.keys.derive_key(SECRET_KEY, this)
@@ -94,6 +97,57 @@ def decode_none(data: str | None, key: bytes, chat_id: int) -> int | None:
     """The logged message's id in "none of these" data signed for this chat, or None."""
     numbers = _numbers(data, key, chat_id, NONE_PREFIX, 1)
     return numbers[0] if numbers is not None else None
+
+
+def encode_handoff(query_log_id: int, key: bytes, chat_id: int) -> str:
+    """The user asks a person to answer the logged message."""
+    return sign(HANDOFF_PREFIX, [query_log_id], chat_id, key)
+
+
+def decode_handoff(data: str | None, key: bytes, chat_id: int) -> int | None:
+    """The logged message's id in "Tanya admin" data signed for this chat, or None."""
+    numbers = _numbers(data, key, chat_id, HANDOFF_PREFIX, 1)
+    return numbers[0] if numbers is not None else None
+
+
+@dataclass(frozen=True)
+class Vote:
+    """A pressed 👍 / 👎: the logged message it judges and whether the answer helped."""
+
+    query_log_id: int
+    helpful: bool
+
+
+def encode_feedback(vote: Vote, key: bytes, chat_id: int) -> str:
+    return sign(FEEDBACK_PREFIX, [vote.query_log_id, int(vote.helpful)], chat_id, key)
+
+
+def decode_feedback(data: str | None, key: bytes, chat_id: int) -> Vote | None:
+    """The vote in `data`, or None when it is not feedback signed for this chat."""
+    numbers = _numbers(data, key, chat_id, FEEDBACK_PREFIX, 2)
+    if numbers is None or numbers[1] not in (0, 1):
+        return None
+    return Vote(numbers[0], bool(numbers[1]))
+
+
+def ask_admin(query_log_id: int, key: bytes, chat_id: int) -> InlineKeyboardMarkup:
+    """One button: hand the logged message to a person."""
+    data = encode_handoff(query_log_id, key, chat_id)
+    return InlineKeyboardMarkup([[InlineKeyboardButton(texts.ASK_ADMIN, callback_data=data)]])
+
+
+def thumbs(query_log_id: int, key: bytes, chat_id: int) -> InlineKeyboardMarkup:
+    """👍 / 👎 under an answer."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    label, callback_data=encode_feedback(Vote(query_log_id, up), key, chat_id)
+                )
+                for label, up in ((texts.HELPFUL, True), (texts.UNHELPFUL, False))
+            ]
+        ]
+    )
 
 
 def did_you_mean(

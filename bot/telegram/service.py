@@ -25,6 +25,7 @@ from bot.models import TelegramUpdate
 from bot.models import TrainingPair
 from bot.models import utcnow
 from bot.out_of_scope import add_examples
+from bot.telegram.desk import SupportDesk
 from bot.telegram.keyboard import SIGNING_PURPOSE
 from bot.telegram.keyboard import Pick
 from bot.telegram.outbox import OutboxStore
@@ -61,6 +62,7 @@ class FaqBackend:
         self.signing_key = derive_key(str(app.config["SECRET_KEY"]), SIGNING_PURPOSE)
         self.outbox = OutboxStore(app)
         self.max_chars = int(app.config["BOT_MAX_MESSAGE_CHARS"])
+        self.desk = SupportDesk(app)
 
     def claim(self, update_id: int) -> bool:
         """Record the update id; False when it was recorded before (a redelivery)."""
