@@ -21,7 +21,8 @@ def test_without_secret_key_a_random_key_is_made_and_kept(make_app, tmp_path, mo
     assert len(first.config["SECRET_KEY"]) >= 48
     assert first.config["SECRET_KEY"] == key_file.read_text().strip()
     assert make_app().config["SECRET_KEY"] == first.config["SECRET_KEY"]  # a restart keeps it
-    elsewhere = make_app(BOT_INSTANCE_PATH=str(tmp_path / "other"))
+    other = tmp_path / "other"  # another installation: its own folder and database
+    elsewhere = make_app(BOT_INSTANCE_PATH=str(other), DATABASE_URL=f"sqlite:///{other}.sqlite3")
     assert elsewhere.config["SECRET_KEY"] != first.config["SECRET_KEY"]
 
 

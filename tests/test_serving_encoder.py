@@ -236,7 +236,8 @@ def test_a_version_without_an_export_gets_one_on_first_load(make_app):
 SERVE = """
 import json, sys
 from bot import create_app
-config = {"TESTING": True, "BOT_INSTANCE_PATH": sys.argv[1], "BOT_BASE_MODEL": sys.argv[2]}
+config = {"TESTING": True, "BOT_INSTANCE_PATH": sys.argv[1], "BOT_BASE_MODEL": sys.argv[2],
+          "DATABASE_URL": sys.argv[3]}
 app = create_app(config)
 client = app.test_client()
 reply = client.post("/api/chat", json={"message": "gmn caranya login di hp baru"})
@@ -250,7 +251,8 @@ print(json.dumps({"faq_id": reply.get_json()["faq_id"], "loaded": heavy,
 
 def serve_in_a_worker(app, tiny_bert) -> dict:
     result = subprocess.run(
-        [sys.executable, "-c", SERVE, app.instance_path, str(tiny_bert)],
+        [sys.executable, "-c", SERVE, app.instance_path, str(tiny_bert)]
+        + [app.config["DATABASE_URL"]],
         cwd=ROOT,
         capture_output=True,
         text=True,
