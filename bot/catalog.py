@@ -77,14 +77,16 @@ def phrasing_keys(session: Session) -> dict[str, int]:
 
 
 def example_questions(session: Session, limit: int) -> list[str]:
-    """One canonical question per FAQ category, in FAQ order: what the bot can help with."""
-    rows = session.execute(
-        select(Faq.category, Faq.question).where(Faq.active.is_(True)).order_by(Faq.id)
+    """One canonical question per FAQ category, in FAQ order: what the bot can help with.
+
+    Chosen in SQL: every fallback reply asks, and a big catalog must not be read for it.
+    """
+    firsts = select(func.min(Faq.id)).where(Faq.active.is_(True)).group_by(Faq.category)
+    return list(
+        session.scalars(
+            select(Faq.question).where(Faq.id.in_(firsts)).order_by(Faq.id).limit(limit)
+        )
     )
-    first: dict[str, str] = {}
-    for category, question in rows:
-        first.setdefault(category, question)
-    return list(first.values())[:limit]
 
 
 def training_examples(session: Session) -> list[tuple[str, str]]:
