@@ -24,6 +24,7 @@ from bot.admin.common import safe_next
 from bot.admin.forms import ActionForm
 from bot.admin.forms import OutOfScopeForm
 from bot.admin.reindex import approve
+from bot.admin.reindex import delete
 from bot.admin.reindex import request_reindex
 from bot.catalog import phrasing_keys
 from bot.db import get_session
@@ -117,13 +118,6 @@ def out_of_scope_approve(example_id: int) -> Any:
 
 @bp.post("/out-of-scope/<int:example_id>/delete")
 def out_of_scope_delete(example_id: int) -> Any:
-    session = get_session()
-    example = session.get(OutOfScopeExample, example_id)
-    if example is not None:
-        was_indexed = example.approved
-        session.delete(example)
-        session.commit()
-        if was_indexed:
-            request_reindex()
+    if delete(get_session().get(OutOfScopeExample, example_id)):
         flash("Out-of-scope example deleted.", "ok")
     return redirect(_back())

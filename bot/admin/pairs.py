@@ -23,6 +23,7 @@ from bot.admin.common import safe_next
 from bot.admin.forms import ActionForm
 from bot.admin.forms import PairForm
 from bot.admin.reindex import approve
+from bot.admin.reindex import delete
 from bot.admin.reindex import request_reindex
 from bot.db import get_session
 from bot.models import Faq
@@ -124,13 +125,6 @@ def pair_approve(pair_id: int) -> Any:
 
 @bp.post("/pairs/<int:pair_id>/delete")
 def pair_delete(pair_id: int) -> Any:
-    session = get_session()
-    pair = session.get(TrainingPair, pair_id)
-    if pair is not None:
-        was_indexed = pair.approved
-        session.delete(pair)
-        session.commit()
-        if was_indexed:
-            request_reindex()
+    if delete(get_session().get(TrainingPair, pair_id)):
         flash("Training pair deleted.", "ok")
     return redirect(_back(url_for("admin.pair_list")))

@@ -91,6 +91,20 @@ def approve(row: Any) -> bool:
     return True
 
 
+def delete(row: Any) -> bool:
+    """Delete a training pair or out-of-scope example, re-indexing if it was indexed (approved);
+    False when it is gone already."""
+    if row is None:
+        return False
+    was_indexed = row.approved
+    session = get_session()
+    session.delete(row)
+    session.commit()
+    if was_indexed:
+        request_reindex()
+    return True
+
+
 def wait_until_served() -> bool:
     """Wait (up to ADMIN_TEST_WAIT_SECONDS) until this process serves every change committed so
     far; other workers pick it up within BOT_RELOAD_SECONDS. False when it timed out."""
