@@ -11,6 +11,7 @@ from datetime import timedelta
 from datetime import timezone
 
 import pytest
+from playwright.sync_api import expect
 from admin_browser.server import CHROMIUM_ARGS
 from admin_browser.server import chromium_or_skip
 from admin_browser.server import live_server
@@ -121,7 +122,7 @@ def test_admin_journey_in_a_real_browser(admin_app, browser):
         heading = page.locator(".reply h2").inner_text()
         assert heading == f"Answered with “{NEW_QUESTION}”"
         assert NEW_ANSWER in page.locator(".bot-says").inner_text()
-        assert page.locator(".candidates tbody tr").count() == 3
+        expect(page.locator(".candidates tbody tr")).to_have_count(3)
         screenshot(page, "test-panel")
 
         # Import a CSV with one bad row: the error names line and column; nothing written.
@@ -137,9 +138,9 @@ def test_admin_journey_in_a_real_browser(admin_app, browser):
         )
         page.click("button:has-text('Upload and preview')")
         problems = page.locator("table.problems tbody tr")
-        assert problems.count() == 1
+        expect(problems).to_have_count(1)
         assert problems.first.inner_text().split("\t") == ["3", "answer", "must not be empty"]
-        assert page.locator("text=nothing imported").count() == 1
+        expect(page.locator("text=nothing imported")).to_have_count(1)
         screenshot(page, "import-errors")
         with new_session(admin_app) as session:
             assert (
@@ -158,13 +159,13 @@ def test_admin_journey_in_a_real_browser(admin_app, browser):
             session.commit()
         page.click("nav >> text=Inbox")
         cluster = page.locator("section.cluster", has_text="min bisa sambungin")
-        assert cluster.count() == 1
+        expect(cluster).to_have_count(1)
         cluster.locator("select").select_option(label=NEW_QUESTION)
         screenshot(page, "inbox")
         cluster.locator("button:has-text('Attach to FAQ')").click()
         page.wait_for_selector(".flash.ok")
         assert "to FAQ #" in page.locator(".flash.ok").inner_text()
-        assert page.locator("section.cluster", has_text="min bisa sambungin").count() == 0
+        expect(page.locator("section.cluster", has_text="min bisa sambungin")).to_have_count(0)
         with new_session(admin_app) as session:
             texts = session.scalars(
                 select(TrainingPair.text).join(Faq).where(Faq.question == NEW_QUESTION)
@@ -177,14 +178,15 @@ def test_admin_journey_in_a_real_browser(admin_app, browser):
         tickets.locator("button:has-text('Not our topic')").click()
         page.wait_for_selector(".flash.ok")
         assert "Not our topic: 1 message(s)" in page.locator(".flash.ok").inner_text()
-        assert page.locator("section.cluster", has_text="tiket pesawat").count() == 0
+        expect(page.locator("section.cluster", has_text="tiket pesawat")).to_have_count(0)
 
         # The Out of scope page lists it; search, then add one by hand.
         page.click("nav >> text=Out of scope")
         page.fill("input[name=q]", "pesen tiket pesawat")
         page.click("button:has-text('Filter')")
         rows = page.locator("table.out-of-scope tbody tr")
-        assert rows.count() == 1 and "inbox" in rows.first.inner_text()
+        expect(rows).to_have_count(1)
+        assert "inbox" in rows.first.inner_text()
         page.click("text=New example")
         page.fill("#text", "Apa itu mode mewah?")  # an FAQ's own question: refused
         page.click("button:has-text('Save')")
@@ -209,11 +211,11 @@ def test_admin_journey_in_a_real_browser(admin_app, browser):
         settle(admin_app)
 
         page.click("nav >> text=Dashboard")
-        assert page.locator(".chart .day").count() == 30
+        expect(page.locator(".chart .day")).to_have_count(30)
         screenshot(page, "dashboard")
         # Retrain (tiny model, quick settings): progress while it runs, then the metrics.
         page.click("nav >> text=Retrain")
-        assert page.locator("table.versions tbody tr").count() == 1
+        expect(page.locator("table.versions tbody tr")).to_have_count(1)
         page.fill("#epochs", "1")
         page.fill("#learning_rate", "0.001")
         page.click("button:has-text('Start retraining')")
@@ -221,8 +223,8 @@ def test_admin_journey_in_a_real_browser(admin_app, browser):
         screenshot(page, "retrain-queued")
         assert work(admin_app, once=True) == 1  # the worker process's loop
         page.goto(f"{base}/admin/retrain")
-        assert page.get_by_text("Created v2 in").count() == 1
-        assert page.locator("table.versions tbody tr").count() == 2
+        expect(page.get_by_text("Created v2 in")).to_have_count(1)
+        expect(page.locator("table.versions tbody tr")).to_have_count(2)
         screenshot(page, "retrain")
         page.click("nav >> text=Training pairs")
         screenshot(page, "pairs")
@@ -255,8 +257,9 @@ def test_signing_out_ends_the_session_on_every_device_and_failures_are_throttled
         for attempt in range(3):
             pages[1].fill("#username", USERNAME)
             pages[1].fill("#password", f"wrong-{attempt}")
-            pages[1].click("button[type=submit]")
-        assert "Too many failed sign-in attempts" in pages[1].content()
+            with pages[1].expect_navigation():
+                pages[1].click("button[type=submit]")
+        expect(pages[1].get_by_text("Too many failed sign-in attempts")).to_be_visible()
         screenshot(pages[1], "login-throttled")
         laptop.close()
         phone.close()
@@ -284,7 +287,7 @@ def test_handoff_page_answer_a_ticket_and_turn_it_into_a_faq(admin_app, browser)
         page.click("nav >> text=Handoff")
         first = page.locator("section.ticket").first
         assert asked in first.locator("h2").inner_text()  # the oldest open ticket on top
-        assert first.locator(".conversation li").count() == 3
+        expect(first.locator(".conversation li")).to_have_count(3)
         first.locator("textarea").fill("Belum bisa ya kak, baru tagihan listrik.")
         first.locator("button:has-text('Send answer')").click()
         page.wait_for_selector(".flash.ok")
