@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
 
 import numpy as np
 from flask import current_app
+from flask import has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -87,8 +89,26 @@ def fallback_text(session: Session, template: str) -> str:
     """The fallback reply: `template` with {topics} replaced by example questions, one a line."""
     if "{topics}" not in template:
         return template
-    topics = "\n".join(f"• {q}" for q in example_questions(session, FALLBACK_TOPICS))
+    topics = "\n".join(f"• {q}" for q in fallback_topics(session))
     return template.replace("{topics}", topics).strip()
+
+
+def fallback_topics(session: Session) -> list[str]:
+    """The example questions, read at most once per `BOT_RELOAD_SECONDS` in this process.
+
+    Most out-of-scope traffic gets the fallback, and finding one question per category reads
+    the whole catalog (3 ms of every fallback at 10k FAQs). An edit shows as soon as a new
+    model would: within the reload interval.
+    """
+    if not has_app_context():
+        return example_questions(session, FALLBACK_TOPICS)
+    now = time.monotonic()
+    expires, topics = current_app.extensions.get("fallback_topics", (0.0, []))
+    if now >= expires:
+        topics = example_questions(session, FALLBACK_TOPICS)
+        ttl = current_app.config["BOT_RELOAD_SECONDS"]
+        current_app.extensions["fallback_topics"] = (now + ttl, topics)
+    return topics
 
 
 def fallback_rule(
@@ -111,12 +131,20 @@ def fallback_rule(
     return REJECT_RULE if beaten[0] or exact else None
 
 
-def live_candidates(session: Session, candidates: list[Candidate], k: int) -> list[Candidate]:
-    """The first k candidates whose FAQ is still there and active: one deleted or deactivated
-    since the index was built is skipped until the rebuilt index is served."""
+def live_candidates(
+    session: Session, candidates: list[Candidate], k: int
+) -> tuple[list[Candidate], dict[int, tuple[str, str]]]:
+    """The first k candidates whose FAQ is still there and active (one deleted or deactivated
+    since the index was built is skipped until the rebuilt index is served), and the question
+    and answer of each: one query for what a reply needs."""
     ids = {c.faq_id for c in candidates}
-    live = set(session.scalars(select(Faq.id).where(Faq.id.in_(ids), Faq.active.is_(True))))
-    return [c for c in candidates if c.faq_id in live][:k]
+    if not ids:
+        return [], {}
+    rows = session.execute(
+        select(Faq.id, Faq.question, Faq.answer).where(Faq.id.in_(ids), Faq.active.is_(True))
+    )
+    live = {faq_id: (question, text) for faq_id, question, text in rows}
+    return [c for c in candidates if c.faq_id in live][:k], live
 
 
 def answer(
@@ -140,7 +168,7 @@ def answer(
     assessment = (
         model.matcher.assess(text, k=k + SPARE_CANDIDATES) if model.matcher is not None else None
     )
-    candidates = live_candidates(session, assessment.candidates, k) if assessment else []
+    candidates, faqs = live_candidates(session, assessment.candidates if assessment else [], k)
     out_of_scope = assessment.out_of_scope if assessment is not None else None
     best = candidates[0] if candidates else None
     rule = fallback_rule(model, best, out_of_scope)
@@ -159,12 +187,12 @@ def answer(
             reject_margin=model.reject_margin,
         )
     else:
-        faq = session.get(Faq, best.faq_id)
+        question, answer_text = faqs[best.faq_id]
         runner_up = candidates[1].score if len(candidates) > 1 else float("-inf")
         reply = Reply(
-            faq.answer,
-            faq.id,
-            faq.question,
+            answer_text,
+            best.faq_id,
+            question,
             best.score,
             False,
             ambiguous=best.score - runner_up < model.margin,

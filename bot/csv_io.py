@@ -15,8 +15,7 @@ import re
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from bot.input_rules import forbidden_character
 from bot.input_rules import normalise
@@ -25,6 +24,9 @@ from training.tabular import Problem
 from training.tabular import clean_cell
 from training.tabular import normalise_key
 from training.tabular import read_table
+
+if TYPE_CHECKING:  # pandas loads when a file is read or written, not in every web worker
+    import pandas as pd
 
 FAQ_COLUMNS = ("question", "answer", "category", "alternates")
 PAIR_COLUMNS = ("paraphrase", "question")
@@ -141,6 +143,8 @@ def read_pairs_csv(data: bytes | str | Path) -> list[PairRecord]:
 
 def faq_frame(rows: list[dict[str, str]]) -> pd.DataFrame:
     """The FAQ export table, every cell safe to open in a spreadsheet."""
+    import pandas as pd
+
     safe = [{column: neutralise(str(value)) for column, value in row.items()} for row in rows]
     return pd.DataFrame(safe, columns=list(FAQ_COLUMNS))
 
@@ -150,4 +154,6 @@ def write_faq_csv(rows: list[dict[str, str]], path: str | Path) -> None:
 
 
 def write_pairs_csv(rows: list[dict[str, str]], path: str | Path) -> None:
+    import pandas as pd
+
     pd.DataFrame(rows, columns=list(PAIR_COLUMNS)).to_csv(path, index=False)

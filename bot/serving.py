@@ -9,6 +9,8 @@ complete. A failed load is retried with backoff, not by every request, and shows
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import logging
 import os
 import threading
@@ -203,6 +205,8 @@ class Serving:
             SERVED_VERSION.remove(previous.version_name, str(previous.key[1]))
         if model.key is not None:
             SERVED_VERSION.labels(version=model.version_name, revision=str(model.key[1])).set(1)
+        del previous
+        release_freed_memory()
 
     def _failed(self, exc: Exception) -> None:
         self._failures += 1
@@ -243,6 +247,16 @@ class Serving:
             )
         ).first()
         return (row[0], row[1]) if row else None
+
+
+def release_freed_memory() -> None:
+    """Give the heap pages the old model and the load's temporaries left free back to the
+    system. glibc keeps them otherwise, and a worker grew by ~40 MB per version swap."""
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
 
 def serving(app: Flask) -> Serving:

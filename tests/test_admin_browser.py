@@ -11,7 +11,6 @@ from datetime import timedelta
 from datetime import timezone
 
 import pytest
-from playwright.sync_api import expect
 from admin_browser.server import CHROMIUM_ARGS
 from admin_browser.server import chromium_or_skip
 from admin_browser.server import live_server
@@ -19,6 +18,7 @@ from admin_browser.server import screenshot
 from admin_browser.support import PASSWORD
 from admin_browser.support import USERNAME
 from admin_browser.support import settle
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from bot.db import new_session

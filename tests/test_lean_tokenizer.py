@@ -91,3 +91,25 @@ def test_pieces_across_word_starts_and_unknown_runs_match_the_library(max_length
 
 def test_other_models_stay_with_the_library(tiny_bert):
     assert isinstance(load_token_ids(tiny_bert / "tokenizer.json", 128), LibraryTokenizer)
+
+
+def test_versions_with_one_tokenizer_file_share_one_tokenizer(tmp_path):
+    tokenizer_json = toy_unigram([("▁", -2.0), ("a", -1.0), ("b", -1.0), ("ab", -2.0)])
+    for version in ("v1", "v2"):
+        (tmp_path / version).mkdir()
+        (tmp_path / version / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
+    first = load_token_ids(tmp_path / "v1" / "tokenizer.json", 64)
+    assert load_token_ids(tmp_path / "v2" / "tokenizer.json", 64) is first
+    assert load_token_ids(tmp_path / "v2" / "tokenizer.json", 8) is not first  # truncates apart
+    (tmp_path / "v2" / "tokenizer.json").write_text(
+        toy_unigram([("▁", -2.0), ("a", -1.0), ("b", -1.0)]), encoding="utf-8"
+    )
+    other = load_token_ids(tmp_path / "v2" / "tokenizer.json", 64)
+    assert other is not first and other(["ab"]) != first(["ab"])
+
+
+def test_a_piece_holding_the_separator_keeps_its_own_string():
+    pieces = [("▁", -2.0), ("a", -1.0), ("a\0b", -1.0), ("b", -1.0)]
+    lean = LeanUnigram(json.loads(toy_unigram(pieces)), 64)
+    assert lean.ids["a\0b"] == 5 and lean.ids["b"] == 6
+    assert lean(["ab ba"]) == library_ids(toy_unigram(pieces), ["ab ba"], 64)

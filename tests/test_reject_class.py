@@ -161,6 +161,36 @@ def test_the_fallback_says_what_the_bot_can_help_with(make_app):
     assert ask(plain, "apa saja")["answer"] == "Nanti dijawab {admin}."  # no placeholder
 
 
+def topics_offered(app) -> list[str]:  # noqa: ANN001
+    reply = ask(app, "apa saja")
+    assert reply["fallback"] is True
+    return [line[2:] for line in reply["answer"].splitlines() if line.startswith("• ")]
+
+
+def rename_first_faq(app, question: str) -> None:  # noqa: ANN001
+    from sqlalchemy import update
+
+    from bot.models import Faq
+
+    with new_session(app) as session:
+        session.execute(
+            update(Faq).where(Faq.question == "Apa itu FinBuddy?").values(question=question)
+        )
+        session.commit()
+
+
+@pytest.mark.parametrize("reload_seconds", [0.0, 3600.0])
+def test_the_fallback_topics_are_read_again_after_the_reload_interval(make_app, reload_seconds):
+    app = make_app(BOT_THRESHOLD=1.5, BOT_RELOAD_SECONDS=reload_seconds)
+    assert "Apa itu FinBuddy?" in topics_offered(app)
+    rename_first_faq(app, "Apa sih FinBuddy itu?")
+    later = topics_offered(app)
+    if reload_seconds:  # within the interval: the topics read a moment ago
+        assert "Apa itu FinBuddy?" in later and "Apa sih FinBuddy itu?" not in later
+    else:
+        assert "Apa sih FinBuddy itu?" in later and "Apa itu FinBuddy?" not in later
+
+
 def test_saves_from_several_threads_never_collide(tmp_path):
     """Serving (a stale index) and the re-indexer may save one version's index at once."""
     import threading

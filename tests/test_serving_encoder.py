@@ -243,7 +243,8 @@ client = app.test_client()
 reply = client.post("/api/chat", json={"message": "gmn caranya login di hp baru"})
 assert reply.status_code == 200, reply.get_data(as_text=True)
 heavy = sorted({name.split(".")[0] for name in sys.modules} & {"torch", "sentence_transformers",
-                                                              "transformers", "matplotlib"})
+                                                              "transformers", "matplotlib",
+                                                              "sklearn", "scipy", "pandas"})
 print(json.dumps({"faq_id": reply.get_json()["faq_id"], "loaded": heavy,
                   "encoder": client.get("/healthz").get_json()["encoder"]["kind"]}))
 """

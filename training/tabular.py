@@ -11,8 +11,10 @@ import io
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ def read_table(
         problems.append(Problem(reader.line_num, None, f"malformed CSV: {exc}"))
     if problems:
         raise CsvValidationError(source, problems)
+
+    import pandas as pd  # here, not at the top: web workers that never import a file skip it
 
     frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=True)
     frame.columns = [str(c).strip() for c in frame.columns]

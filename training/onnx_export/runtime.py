@@ -19,6 +19,7 @@ from training.onnx_export.tokenizers_lean import load_token_ids
 
 BATCH_TOKENS = 8192  # padded tokens per run: big enough to use the cores, small in memory
 MAX_BATCH = 128
+SHRINK_AFTER_TOKENS = 512  # padded tokens in a run beyond which the arena is shrunk after it
 
 
 class OnnxEncoder:
@@ -44,6 +45,8 @@ class OnnxEncoder:
         self.session = onnxruntime.InferenceSession(
             str(self.path), options, providers=["CPUExecutionProvider"]
         )
+        self._shrink = onnxruntime.RunOptions()
+        self._shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         self.tokenize = load_token_ids(directory / TOKENIZER_FILE, config.max_seq_length)
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
@@ -77,7 +80,10 @@ class OnnxEncoder:
             mask[index, : len(row)] = 1
         inputs = {"input_ids": ids, "attention_mask": mask}
         feed = {name: inputs[name] for name in self.config.input_names}
-        tokens = self.session.run(None, feed)[0]
+        # A batch grows ONNX Runtime's memory arena to its size for good; give it back after
+        # one (index builds), so a worker's memory stays what one message needs.
+        options = self._shrink if ids.size > SHRINK_AFTER_TOKENS else None
+        tokens = self.session.run(None, feed, options)[0]
         return pool(tokens, mask, self.config.pooling)
 
 

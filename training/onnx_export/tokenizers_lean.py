@@ -11,9 +11,11 @@ stay with `tokenizers`. The export checks the ids against the model's own tokeni
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
+import threading
 from array import array
 from functools import lru_cache
 from pathlib import Path
@@ -23,15 +25,46 @@ UNKNOWN_PENALTY = 10.0  # tokenizers' K_UNK_PENALTY: an unknown character scores
 WORD_START = "\u2581"  # SentencePiece's "▁"
 SEARCH_CACHE = 65536  # words; FAQ phrasings and messages repeat their words
 UNKNOWN = "\U0010fffd\U0010fffd"  # the shell's unknown token: no text is split into it
+KEEP_TOKENIZERS = 2  # the version served and the one replacing it
+_LOADED: dict[tuple[str, int], Any] = {}  # oldest first
+_LOADED_LOCK = threading.Lock()
 
 
 def load_token_ids(path: Path, max_length: int):  # noqa: ANN201
-    """A callable from a list of texts to their ids, truncated to `max_length`."""
-    config = json.loads(Path(path).read_text(encoding="utf-8"))
+    """A callable from a list of texts to their ids, truncated to `max_length`.
+
+    Versions retrained from one base share its tokenizer file: a process swapping between
+    them keeps one tokenizer instead of building a new one each time.
+    """
+    raw = Path(path).read_bytes()
+    key = (hashlib.sha256(raw).hexdigest(), max_length)
+    with _LOADED_LOCK:
+        tokenizer = _LOADED.pop(key, None) or _build(raw, max_length)
+        _LOADED[key] = tokenizer  # now the newest
+        while len(_LOADED) > KEEP_TOKENIZERS:
+            _LOADED.pop(next(iter(_LOADED)))
+        return tokenizer
+
+
+def _build(raw: bytes, max_length: int):  # noqa: ANN202
+    config = json.loads(raw)
     model = config["model"]
     if model["type"] == "Unigram" and not model.get("byte_fallback"):
         return LeanUnigram(config, max_length)
     return LibraryTokenizer(config, max_length)
+
+
+def _fresh_copies(vocab: list[list[Any]]) -> list[str]:
+    """The pieces as new strings, allocated together after the parse.
+
+    The parsed JSON interleaves each piece with its list and score; keeping those strings
+    pins most of the parse's memory pages once the rest is freed (about 35 MB for e5).
+    """
+    separator = "\0"
+    pieces = "".join(piece + separator for piece, _ in vocab).split(separator)[:-1]
+    if len(pieces) != len(vocab):  # a piece holds the separator: keep the parsed strings
+        return [piece for piece, _ in vocab]
+    return pieces
 
 
 class LibraryTokenizer:
@@ -55,7 +88,7 @@ class LeanUnigram:
         from tokenizers import Tokenizer
 
         vocab = config["model"]["vocab"]
-        self.ids = {piece: index for index, (piece, _) in enumerate(vocab)}
+        self.ids = {piece: index for index, piece in enumerate(_fresh_copies(vocab))}
         self.scores = array("d", (score for _, score in vocab))
         self.unk_id = config["model"]["unk_id"]
         self.unk_score = min(self.scores) - UNKNOWN_PENALTY
