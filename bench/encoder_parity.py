@@ -36,8 +36,9 @@ def size_mb(kind: str, model_path: str, version_dir: Path) -> float:
     if kind == "torch":
         files = list(Path(resolve_model_path(model_path)).rglob("*.safetensors"))
     else:
-        files = [serving_dir(version_dir) / MODEL_FILES[kind]]
-    return sum(file.stat().st_size for file in files) / 1e6
+        model = serving_dir(version_dir) / MODEL_FILES[kind]
+        files = [model, model.with_name(f"{model.name}.data")]  # the graph, then its weights
+    return sum(file.stat().st_size for file in files if file.is_file()) / 1e6
 
 
 def main() -> None:

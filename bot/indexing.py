@@ -118,11 +118,15 @@ def served_encoder(
     """The encoder `version` serves with, and its kind: `kind`, else BOT_ENCODER, else the
     one its parity check chose. A kind the version has no file for gets the chosen one."""
     config = current_app.config
-    record = serving_record(version_files(version)) or export_serving(session, version)
+    directory = serving_dir(version_files(version))
+    record = serving_record(version_files(version))
+    exported = ServingConfig.read(directory)
+    if record is None or (record["encoder"] != "torch" and exported is None):
+        # never exported, or exported in a format this release no longer reads
+        record = export_serving(session, version)
+        exported = ServingConfig.read(directory)
     chosen = record["encoder"]
     wanted = kind or config["BOT_ENCODER"] or chosen
-    directory = serving_dir(version_files(version))
-    exported = ServingConfig.read(directory)
     available = exported.available(directory) if exported else []
     reason = record["reason"]
     if wanted != "torch" and wanted not in available:

@@ -66,6 +66,9 @@ def test_the_export_writes_every_file_and_records_its_parity_with_torch(exported
     assert config is not None
     for name in (*MODEL_FILES.values(), TOKENIZER_FILE):
         assert (exported / name).is_file()
+    for name in MODEL_FILES.values():  # weights apart, for ONNX Runtime to map, not copy
+        graph, weights = exported / name, exported / f"{name}.data"
+        assert weights.stat().st_size > graph.stat().st_size
     assert config.available(exported) == ["onnx", "onnx-int8"]
     assert config.parity["texts"] == 200 + len(SAMPLE_TEXTS)
     assert config.parity["token_ids"].startswith("identical")

@@ -278,7 +278,8 @@ def test_a_web_worker_exports_an_old_version_in_a_child_process(
     forget_the_export(app)
     shutil.rmtree(export_cache_dir(str(tiny_bert)))  # nothing to copy: it must export
     worker = serve_in_a_worker(app, tiny_bert)
-    assert worker == {"faq_id": expected["faq_id"], "loaded": [], "encoder": "onnx-int8"}
+    # the parity check reads the evaluation file (pandas) once; torch stays in the child
+    assert worker == {"faq_id": expected["faq_id"], "loaded": ["pandas"], "encoder": "onnx-int8"}
     assert ServingConfig.read(serving_dir(version_dir(app))).parity["onnx"]["passed"]
     assert ServingConfig.read(export_cache_dir(str(tiny_bert))) is not None
 

@@ -15,7 +15,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-FORMAT = 1
+FORMAT = 2  # 2: weights in a .data file beside each model (1 is exported again)
 CONFIG_FILE = "serving.json"
 TOKENIZER_FILE = "tokenizer.json"
 # The encoders a serving directory can hold, by the name BOT_ENCODER and `evaluate` use.

@@ -26,6 +26,7 @@ from training.onnx_export.config import TOKENIZER_FILE
 from training.onnx_export.config import ServingConfig
 from training.onnx_export.graph import OPSET
 from training.onnx_export.graph import export_transformer
+from training.onnx_export.graph import keep_weights_apart
 from training.onnx_export.graph import serving_config
 from training.onnx_export.quantize import EMBEDDING_BLOCK
 from training.onnx_export.quantize import MATMUL_BLOCK
@@ -76,6 +77,7 @@ def export_model(
         write_tokenizer(model, staging / TOKENIZER_FILE)
         config.write(staging)
         export_transformer(model, staging / MODEL_FILES["onnx"])
+        keep_weights_apart(staging / MODEL_FILES["onnx"])
         failed = {}
         try:
             quantize_int8(staging / MODEL_FILES["onnx"], staging / MODEL_FILES["onnx-int8"])

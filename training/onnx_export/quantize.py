@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from training.onnx_export.graph import save_model
+
 MATMUL_BLOCK = 16
 EMBEDDING_BLOCK = 32
 ACCURACY_LEVEL = 4  # multiply in int8: activations quantised per block at run time
@@ -77,7 +79,7 @@ def quantize_int8(source: Path, target: Path) -> None:
     graph.node.extend(nodes)
     if not any(opset.domain == MS_DOMAIN for opset in model.opset_import):
         model.opset_import.append(helper.make_opsetid(MS_DOMAIN, 1))
-    onnx.save(model, str(target))
+    save_model(model, target)
 
 
 def blockwise(matrix: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
