@@ -233,6 +233,19 @@ def test_a_version_without_an_export_gets_one_on_first_load(make_app):
     assert "## Serving" in (version_dir(app) / "README.md").read_text()
 
 
+def test_an_export_in_a_format_no_longer_read_is_made_again_not_served_by_torch(make_app):
+    app = make_app()
+    expected = ask(app.test_client(), MESSAGES[0])
+    config_file = serving_dir(version_dir(app)) / "serving.json"
+    older = {**json.loads(config_file.read_text()), "format": 1}
+    config_file.write_text(json.dumps(older))  # what the previous release wrote
+    assert ServingConfig.read(serving_dir(version_dir(app))) is None
+    client = make_app().test_client()
+    assert ask(client, MESSAGES[0])["faq_id"] == expected["faq_id"]
+    assert client.get("/healthz").get_json()["encoder"]["kind"] == "onnx-int8"
+    assert ServingConfig.read(serving_dir(version_dir(app))) is not None
+
+
 SERVE = """
 import json, sys
 from bot import create_app
