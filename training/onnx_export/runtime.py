@@ -19,7 +19,7 @@ from training.onnx_export.tokenizers_lean import load_token_ids
 
 BATCH_TOKENS = 8192  # padded tokens per run: big enough to use the cores, small in memory
 MAX_BATCH = 128
-SHRINK_AFTER_TOKENS = 512  # padded tokens in a run beyond which the arena is shrunk after it
+SHRINK_AFTER_TOKENS = 512  # padded tokens of a batch beyond which the arena is shrunk after
 
 
 class OnnxEncoder:
@@ -58,12 +58,18 @@ class OnnxEncoder:
         tokens = self.token_ids(texts)
         lengths = np.array([len(ids) for ids in tokens], dtype=np.int64)
         order = np.argsort(lengths, kind="stable")
-        start = 0
+        start, batched = 0, 0
         while start < len(order):
             longest = lengths[order[min(start + MAX_BATCH, len(order)) - 1]]
             size = int(min(MAX_BATCH, max(1, BATCH_TOKENS // max(longest, 1))))
             rows = order[start : start + size]
-            vectors[rows] = self._embed([tokens[row] for row in rows])
+            batched = max(batched, size * int(longest))
+            # Batches grow ONNX Runtime's memory arena to their size for good: the last run
+            # of a big encode (an index build) gives it back, so a worker's memory returns
+            # to what one message needs (shrinking after every batch costs 9% of a build).
+            last = start + size >= len(order)
+            shrink = last and batched > SHRINK_AFTER_TOKENS
+            vectors[rows] = self._embed([tokens[row] for row in rows], shrink)
             start += size
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
@@ -71,7 +77,7 @@ class OnnxEncoder:
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "threads": self.threads, "file": str(self.path)}
 
-    def _embed(self, rows: list[list[int]]) -> np.ndarray:
+    def _embed(self, rows: list[list[int]], shrink: bool = False) -> np.ndarray:
         width = max(len(row) for row in rows)
         ids = np.full((len(rows), width), self.config.pad_token_id, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -80,10 +86,7 @@ class OnnxEncoder:
             mask[index, : len(row)] = 1
         inputs = {"input_ids": ids, "attention_mask": mask}
         feed = {name: inputs[name] for name in self.config.input_names}
-        # A batch grows ONNX Runtime's memory arena to its size for good; give it back after
-        # one (index builds), so a worker's memory stays what one message needs.
-        options = self._shrink if ids.size > SHRINK_AFTER_TOKENS else None
-        tokens = self.session.run(None, feed, options)[0]
+        tokens = self.session.run(None, feed, self._shrink if shrink else None)[0]
         return pool(tokens, mask, self.config.pooling)
 
 
