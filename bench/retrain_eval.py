@@ -55,6 +55,7 @@ def retrain_once(base_model: str, retrain_args: list[str]) -> None:
     env = dict(os.environ, HF_HUB_OFFLINE="1", BOT_BASE_MODEL=base_model)
     env["BOT_INSTANCE_PATH"] = instance
     print(f"--- retrain {' '.join(retrain_args) or '(defaults)'} in {instance}")
+    flask(env, "init")  # migrate, seed, first version: what a new user runs first
     show("before retrain:", json.loads(flask(env, "evaluate", str(EVAL_FILE), "--json")))
     started, cpu = time.perf_counter(), children_cpu_seconds()
     output = flask(env, "retrain", "--no-progress", "--json", *retrain_args)
