@@ -8,8 +8,8 @@ from dataclasses import field
 from dataclasses import replace
 
 import numpy as np
+from flask import Flask
 from flask import current_app
-from flask import has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -85,29 +85,28 @@ def clean_message(message: object, max_chars: int) -> str:
     return text
 
 
-def fallback_text(session: Session, template: str) -> str:
-    """The fallback reply: `template` with {topics} replaced by example questions, one a line."""
+def fallback_text(app: Flask, session: Session) -> str:
+    """The fallback reply: BOT_FALLBACK_TEXT with {topics} replaced by example questions, one
+    a line."""
+    template = app.config["BOT_FALLBACK_TEXT"]
     if "{topics}" not in template:
         return template
-    topics = "\n".join(f"• {q}" for q in fallback_topics(session))
+    topics = "\n".join(f"• {q}" for q in fallback_topics(app, session))
     return template.replace("{topics}", topics).strip()
 
 
-def fallback_topics(session: Session) -> list[str]:
+def fallback_topics(app: Flask, session: Session) -> list[str]:
     """The example questions, read at most once per `BOT_RELOAD_SECONDS` in this process.
 
     Most out-of-scope traffic gets the fallback, and finding one question per category reads
     the whole catalog (3 ms of every fallback at 10k FAQs). An edit shows as soon as a new
     model would: within the reload interval.
     """
-    if not has_app_context():
-        return example_questions(session, FALLBACK_TOPICS)
     now = time.monotonic()
-    expires, topics = current_app.extensions.get("fallback_topics", (0.0, []))
+    expires, topics = app.extensions.get("fallback_topics", (0.0, []))
     if now >= expires:
         topics = example_questions(session, FALLBACK_TOPICS)
-        ttl = current_app.config["BOT_RELOAD_SECONDS"]
-        current_app.extensions["fallback_topics"] = (now + ttl, topics)
+        app.extensions["fallback_topics"] = (now + app.config["BOT_RELOAD_SECONDS"], topics)
     return topics
 
 
@@ -174,7 +173,7 @@ def answer(
     rule = fallback_rule(model, best, out_of_scope)
     if rule is not None:
         reply = Reply(
-            fallback_text(session, app.config["BOT_FALLBACK_TEXT"]),
+            fallback_text(app, session),
             None,
             None,
             best.score if best else None,

@@ -118,8 +118,9 @@ def served_encoder(
     """The encoder `version` serves with, and its kind: `kind`, else BOT_ENCODER, else the
     one its parity check chose. A kind the version has no file for gets the chosen one."""
     config = current_app.config
-    directory = serving_dir(version_files(version))
-    record = serving_record(version_files(version))
+    files = version_files(version)
+    directory = serving_dir(files)
+    record = serving_record(files)
     exported = ServingConfig.read(directory)
     if record is None or (record["encoder"] != "torch" and exported is None):
         # never exported, or exported in a format this release no longer reads

@@ -267,7 +267,7 @@ def test_none_of_these_gives_the_fallback_and_waits_for_an_admin(bot):
     assert ack.params["text"] == texts.NONE_THANKS
     [reply] = bot.texts_to(5031)[1:]
     with new_session(bot.app) as session:
-        fallback = fallback_text(session, bot.app.config["BOT_FALLBACK_TEXT"])
+        fallback = fallback_text(bot.app, session)
     assert reply == fallback and "• " in reply  # the fallback, with example topics
     assert pending_examples(bot.app) == [(asked, "telegram", False)]
 

@@ -134,7 +134,7 @@ class FaqBackend:
                 if add_examples(session, [log.text], PAIR_SOURCE, approved=False):
                     logger.info("telegram 'none of these' stored: message %s (unapproved)", log.id)
                 session.commit()
-            return fallback_text(session, self.app.config["BOT_FALLBACK_TEXT"])
+            return fallback_text(self.app, session)
 
     def examples(self) -> list[str]:
         """One canonical question per FAQ category, in FAQ order."""
