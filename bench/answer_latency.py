@@ -24,6 +24,7 @@ from common import temp_app
 from common import unseen_messages
 
 from bot.config import DEFAULT_BASE_MODEL
+from bot.config import ENCODER_CHOICES
 from bot.config import SHIPPED_DATA
 
 
@@ -83,7 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
     parser.add_argument("--instance", help="measure this instance folder instead of a new one")
-    parser.add_argument("--encoder", choices=("onnx-int8", "onnx", "torch"))
+    parser.add_argument("--encoder", choices=ENCODER_CHOICES)
     parser.add_argument("--threads", type=int, default=1, help="BOT_ENCODER_THREADS")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--growth", type=int, default=0, help="also with N synthetic FAQs")
@@ -104,7 +105,8 @@ def main() -> None:
     if args.growth:
         config.pop("BOT_INSTANCE_PATH", None)
         config["BOT_SEED_FAQ_FILE"] = str(synthetic_faq_file(args.growth))
-        grown_bare, grown, _ = measure(temp_app(**config), args.rounds)
+        grown_bare, grown, grown_encoder = measure(temp_app(**config), args.rounds)
+        print(f"{grown_encoder} (the encoder this version serves; --encoder sets both)")
         report(f"{args.growth + 30} FAQs:", grown_bare, grown)
         print(f"growth: answer() p50 {grown['p50_ms'] / whole['p50_ms']:.2f}x the 30-FAQ p50")
         print(load_average())

@@ -28,8 +28,9 @@ from bot.indexing import matcher_for
 from bot.versions import active_version
 from training.base_model import resolve_model_path
 from training.onnx_export.config import MODEL_FILES
+from training.onnx_export.config import ServingConfig
 
-KINDS = ("torch", "onnx", "onnx-int8")
+KINDS = ("torch", "onnx", "onnx-int8-blocks", "onnx-int8")
 
 
 def size_mb(kind: str, model_path: str, version_dir: Path) -> float:
@@ -63,7 +64,11 @@ def main() -> None:
         )
         print("| encoder | acc@1 | oos_recall | overall | encode p50 | encode p99 | size |")
         print("|---|---|---|---|---|---|---|")
+        exported = ServingConfig.read(serving_dir(Path(version.path)))
         for kind in KINDS:
+            if kind != "torch" and kind in exported.failed:
+                print(f"| {kind} | {exported.failed[kind]} |||||", flush=True)
+                continue
             if kind == "torch":
                 import torch
 

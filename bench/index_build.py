@@ -1,7 +1,7 @@
 """Index build time (encode + FAISS + char TF-IDF) for synthetic catalogues, by encoder.
 
     python bench/index_build.py [--sizes 1000 10000] [--phrasings-per-faq 3]
-                                [--encoders torch onnx onnx-int8] [--threads N]
+                                [--encoders torch onnx onnx-int8-blocks onnx-int8] [--threads N]
 
 torch is the encoder indexes were built with before the ONNX export; onnx-int8 is what a
 version serves with when its parity check allows it. ONNX encoders run with --threads (default:
@@ -60,7 +60,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--phrasings-per-faq", type=int, default=3)
     parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
-    parser.add_argument("--encoders", nargs="+", default=["torch", "onnx", "onnx-int8"])
+    parser.add_argument(
+        "--encoders", nargs="+", default=["torch", "onnx", "onnx-int8-blocks", "onnx-int8"]
+    )
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     for kind in args.encoders:

@@ -41,7 +41,7 @@ def parse_flag(value: object, default: bool | None = None) -> bool | None:
     raise ValueError(f"expected a yes/no value (1/0, true/false, yes/no, on/off), not {value!r}")
 
 
-ENCODER_CHOICES = ("onnx-int8", "onnx", "torch")
+ENCODER_CHOICES = ("onnx-int8", "onnx-int8-blocks", "onnx", "torch")
 
 
 def parse_encoder(value: str | None) -> str | None:

@@ -37,6 +37,9 @@ from bot.versions import served_threshold
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 60.0
+# Requests look for a newly active version at most this often per process (the background
+# watcher also looks every BOT_RELOAD_SECONDS): the query was 3% of an answer's time.
+REQUEST_CHECK_SECONDS = 0.25
 LOAD_STATES = ("loading", "ready", "failed")
 
 Key = tuple[int, int]  # (version id, index revision)
@@ -72,19 +75,22 @@ class Serving:
         self._loaded_at: float | None = None
         self._worker: threading.Thread | None = None
         self._wake = threading.Event()
+        self._checked_at = float("-inf")  # when a request last looked for a new version
         self._pid = os.getpid()
         self._set_state("loading")
 
     def current(self, session: Session) -> ServingModel:
         """The model to answer with now; a newer active version is loaded in the background."""
         self._restart_if_forked()
-        key = self._active_key(session)
         model = self._current
         if model is None:
             return self._load_now(session)
-        if model.key != key:
-            self._start_background_work()
-            self._wake.set()
+        now = time.monotonic()
+        if now - self._checked_at >= REQUEST_CHECK_SECONDS:
+            self._checked_at = now
+            if model.key != self._active_key(session):
+                self._start_background_work()
+                self._wake.set()
         return model
 
     def warm_up(self) -> ServingModel:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bot.encoders import SentenceEncoder
+from bot.exporting import shipped_phrasings
 from bot.exporting import shipped_texts
 from training.errors import ExportError
 from training.onnx_export.config import MODEL_FILES
@@ -15,8 +16,11 @@ from training.onnx_export.config import TOKENIZER_FILE
 from training.onnx_export.config import ServingConfig
 from training.onnx_export.export import SAMPLE_TEXTS
 from training.onnx_export.export import export_model
+from training.onnx_export.quantize import MS_DOMAIN
 from training.onnx_export.quantize import blockwise
 from training.onnx_export.runtime import OnnxEncoder
+from training.onnx_export.smoothing import quantised_columns
+from training.onnx_export.smoothing import simulated_dynamic_input
 from training.onnx_export.tokenizer import check_token_ids
 
 # Not among the texts the export was checked on: new words, orders and lengths.
@@ -53,8 +57,14 @@ def sentence_model(tiny_bert: Path, directory: Path, pooling: str, prompt: str) 
 @pytest.fixture(scope="module")
 def exported(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("export") / "serving"
-    export_model(str(tiny_bert), directory, shipped_texts()[:200])
+    export_model(str(tiny_bert), directory, shipped_texts()[:200], calibration=shipped_phrasings())
     return directory
+
+
+def op_types(path: Path) -> set[str]:
+    import onnx
+
+    return {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}
 
 
 def cosines(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -69,7 +79,7 @@ def test_the_export_writes_every_file_and_records_its_parity_with_torch(exported
     for name in MODEL_FILES.values():  # weights apart, for ONNX Runtime to map, not copy
         graph, weights = exported / name, exported / f"{name}.data"
         assert weights.stat().st_size > graph.stat().st_size
-    assert config.available(exported) == ["onnx", "onnx-int8"]
+    assert config.available(exported) == ["onnx", "onnx-int8-blocks", "onnx-int8"]
     assert config.parity["texts"] == 200 + len(SAMPLE_TEXTS)
     assert config.parity["token_ids"].startswith("identical")
     assert config.parity["onnx"]["passed"] and config.parity["onnx"]["min_cosine"] >= 0.999
@@ -151,3 +161,62 @@ def test_blocks_decode_to_the_weights_within_half_a_step():
     decoded = decoded.reshape(6, -1)[:, :40]
     assert np.all(np.abs(decoded - matrix) <= scales.repeat(16, axis=1)[:, :40] / 2 + 1e-7)
     assert np.all(decoded[2] == 0.0)
+
+
+def test_calibrated_int8_quantises_some_products_per_message_and_stays_close(exported):
+    config = ServingConfig.read(exported)
+    assert "quantised per message" in config.export["int8"]["onnx-int8"]
+    assert "DynamicQuantizeMatMul" in op_types(exported / MODEL_FILES["onnx-int8"])
+    assert "DynamicQuantizeMatMul" not in op_types(exported / MODEL_FILES["onnx-int8-blocks"])
+    floating = OnnxEncoder(exported, "onnx").encode(UNSEEN)
+    for kind in ("onnx-int8", "onnx-int8-blocks"):
+        assert cosines(floating, OnnxEncoder(exported, kind).encode(UNSEEN)).min() >= 0.99
+
+
+def test_a_calibrated_int8_that_drifts_from_torch_is_dropped(tiny_bert, tmp_path, monkeypatch):
+    monkeypatch.setattr("training.onnx_export.export.MIN_CALIBRATED_COSINE", 1.01)  # none pass
+    directory = tmp_path / "serving"
+    config = export_model(str(tiny_bert), directory, UNSEEN, calibration=shipped_phrasings())
+    assert config.failed["onnx-int8"].startswith("not served: it drifts from torch")
+    assert config.available(directory) == ["onnx", "onnx-int8-blocks"]
+    assert not list(directory.glob("model.int8.onnx*")), "the dropped copy was left on disk"
+
+
+def test_without_calibration_texts_int8_is_blocks_only(tiny_bert, tmp_path):
+    config = export_model(str(tiny_bert), tmp_path / "serving", UNSEEN)
+    assert config.failed["onnx-int8"].startswith("not made")
+    assert config.available(tmp_path / "serving") == ["onnx", "onnx-int8-blocks"]
+    types = op_types(tmp_path / "serving" / MODEL_FILES["onnx-int8-blocks"])
+    assert "MatMulNBits" in types and "DynamicQuantizeMatMul" not in types
+
+
+def test_the_simulated_int8_product_is_what_onnx_runtime_computes():
+    """Calibration chooses products by a numpy simulation: it must be ONNX Runtime's kernel."""
+    import onnxruntime
+    from onnx import TensorProto
+    from onnx import helper
+    from onnx import numpy_helper
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(7, 32)).astype(np.float32)
+    x[:, 5] *= 40  # an outlier channel, as transformers have
+    weight = rng.normal(size=(32, 24)).astype(np.float32)
+    codes, scales = quantised_columns(weight)
+    product = helper.make_node("DynamicQuantizeMatMul", ["x", "w", "s"], ["y"], domain=MS_DOMAIN)
+    graph = helper.make_graph(
+        [product],
+        "product",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 24])],
+        [numpy_helper.from_array(codes, "w"), numpy_helper.from_array(scales, "s")],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(MS_DOMAIN, 1)]
+    )
+    session = onnxruntime.InferenceSession(
+        model.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    computed = session.run(None, {"x": x})[0]
+    simulated = simulated_dynamic_input(x) @ (codes.astype(np.float32) * scales)
+    np.testing.assert_allclose(computed, simulated, rtol=1e-4, atol=1e-4 * np.abs(computed).max())
+    assert not np.allclose(computed, x @ weight, rtol=1e-4)  # it is not the float product

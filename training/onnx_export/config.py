@@ -15,11 +15,18 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-FORMAT = 2  # 2: weights in a .data file beside each model (1 is exported again)
+FORMAT = 3  # 2: weights in a .data file beside each model; 3: int8 calibrated (older: again)
 CONFIG_FILE = "serving.json"
 TOKENIZER_FILE = "tokenizer.json"
 # The encoders a serving directory can hold, by the name BOT_ENCODER and `evaluate` use.
-MODEL_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
+# onnx-int8: calibrated, products quantised per message where they stay close to float;
+# onnx-int8-blocks: every product in 8-bit blocks (slower, closer to float).
+MODEL_FILES = {
+    "onnx": "model.onnx",
+    "onnx-int8-blocks": "model.int8-blocks.onnx",
+    "onnx-int8": "model.int8.onnx",
+}
+INT8_KINDS = ("onnx-int8", "onnx-int8-blocks")  # fastest first
 POOLING_MODES = ("mean", "cls", "max")
 
 

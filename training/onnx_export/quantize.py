@@ -16,6 +16,10 @@ What was measured on the FinBuddy data, multilingual-e5-small before and after `
 
 The word-embedding table, most of the file, becomes 8-bit blocks of 32 (``GatherBlockQuantized``):
 it costs nothing measurable in accuracy and shrinks the model from 470 to 150 MB.
+
+Given a calibration plan (``smoothing``), the products it names instead get their input
+smoothed and quantised per message (``DynamicQuantizeMatMul``, int8 weights per column): about
+twice as fast as the blocks, and chosen product by product so the model stays close to float.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from training.onnx_export.graph import save_model
+from training.onnx_export.smoothing import DynamicPlan
+from training.onnx_export.smoothing import quantised_columns
 
 MATMUL_BLOCK = 16
 EMBEDDING_BLOCK = 32
@@ -33,27 +39,32 @@ MIN_EMBEDDING_BYTES = 1 << 20  # smaller lookup tables stay float: nothing to ga
 MS_DOMAIN = "com.microsoft"
 
 
-def quantize_int8(source: Path, target: Path) -> None:
-    """Write `source` with every constant-weight MatMul and large embedding table in 8 bits."""
+def matmul_weights(source: Path) -> dict[str, tuple[str, np.ndarray]]:
+    """Every MatMul with a constant float weight of its own: node name -> (input, weight)."""
+    import onnx
+
+    model = onnx.load(str(source))
+    weight = _weights(model.graph)
+    found = {}
+    for node in model.graph.node:
+        if node.op_type == "MatMul" and (matrix := weight(node.input[1])) is not None:
+            found[node.name] = (node.input[0], matrix)
+    return found
+
+
+def quantize_int8(source: Path, target: Path, plan: DynamicPlan | None = None) -> None:
+    """Write `source` with every constant-weight MatMul and large embedding table in 8 bits:
+    the products `plan` names quantised per message, the others in blocks."""
     import onnx
     from onnx import helper
     from onnx import numpy_helper
 
+    plan = plan or DynamicPlan()
     model = onnx.load(str(source))
     graph = model.graph
     initializers = {tensor.name: tensor for tensor in graph.initializer}
-    uses: dict[str, int] = {}
-    for node in graph.node:
-        for name in node.input:
-            uses[name] = uses.get(name, 0) + 1
-
-    def weight(name: str) -> np.ndarray | None:
-        """A float matrix used by one node only (a shared one stays as it is)."""
-        if name not in initializers or uses[name] != 1:
-            return None
-        array = numpy_helper.to_array(initializers[name])
-        return array if array.ndim == 2 and array.dtype == np.float32 else None
-
+    weight = _weights(graph)
+    smoothed: set[str] = set()
     nodes = []
     for node in graph.node:
         matrix = None
@@ -68,7 +79,13 @@ def quantize_int8(source: Path, target: Path) -> None:
         if matrix is None:
             nodes.append(node)
             continue
-        if node.op_type == "MatMul":
+        if node.op_type == "MatMul" and node.name in plan.nodes:
+            source_name = node.input[0]
+            if source_name not in smoothed:
+                smoothed.add(source_name)
+                nodes.append(_smoothing(source_name, plan.smoothing[source_name], graph))
+            replacement, tensors = _dynamic_matmul(node, matrix, plan.smoothing[source_name])
+        elif node.op_type == "MatMul":
             replacement, tensors = _matmul_nbits(node, matrix)
         else:
             replacement, tensors = _gather_block_quantized(node, matrix)
@@ -80,6 +97,54 @@ def quantize_int8(source: Path, target: Path) -> None:
     if not any(opset.domain == MS_DOMAIN for opset in model.opset_import):
         model.opset_import.append(helper.make_opsetid(MS_DOMAIN, 1))
     save_model(model, target)
+
+
+def _weights(graph):  # noqa: ANN001, ANN202
+    """name -> its float matrix, for an initializer used by one node only (a shared one stays
+    as it is); None for anything else."""
+    from onnx import numpy_helper
+
+    initializers = {tensor.name: tensor for tensor in graph.initializer}
+    uses: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            uses[name] = uses.get(name, 0) + 1
+
+    def weight(name: str) -> np.ndarray | None:
+        if name not in initializers or uses[name] != 1:
+            return None
+        array = numpy_helper.to_array(initializers[name])
+        return array if array.ndim == 2 and array.dtype == np.float32 else None
+
+    return weight
+
+
+def _smoothing(name: str, scales: np.ndarray, graph):  # noqa: ANN001, ANN202
+    """x / s, channel by channel: the node every per-message product of `name` reads."""
+    from onnx import helper
+    from onnx import numpy_helper
+
+    graph.initializer.append(numpy_helper.from_array(1.0 / scales, f"{name}_smoothing"))
+    return helper.make_node(
+        "Mul", [name, f"{name}_smoothing"], [f"{name}_smoothed"], name=f"{name}_smooth"
+    )
+
+
+def _dynamic_matmul(node, matrix: np.ndarray, scales: np.ndarray):  # noqa: ANN001, ANN202
+    """(x / s) @ (s W): the input quantised per message, the weight per column."""
+    from onnx import helper
+
+    codes, column_scales = quantised_columns(matrix * scales[:, None])
+    name = node.input[1]
+    tensors = [(f"{name}_i8", codes), (f"{name}_column_scales", column_scales)]
+    replacement = helper.make_node(
+        "DynamicQuantizeMatMul",
+        [f"{node.input[0]}_smoothed", *(tensor_name for tensor_name, _ in tensors)],
+        list(node.output),
+        name=f"{node.name}_dynamic",
+        domain=MS_DOMAIN,
+    )
+    return replacement, tensors
 
 
 def blockwise(matrix: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

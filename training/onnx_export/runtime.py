@@ -77,7 +77,8 @@ class OnnxEncoder:
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "threads": self.threads, "file": str(self.path)}
 
-    def _embed(self, rows: list[list[int]], shrink: bool = False) -> np.ndarray:
+    def feed(self, rows: list[list[int]]) -> dict[str, np.ndarray]:
+        """The transformer's inputs for token id rows, padded to the longest."""
         width = max(len(row) for row in rows)
         ids = np.full((len(rows), width), self.config.pad_token_id, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -85,9 +86,12 @@ class OnnxEncoder:
             ids[index, : len(row)] = row
             mask[index, : len(row)] = 1
         inputs = {"input_ids": ids, "attention_mask": mask}
-        feed = {name: inputs[name] for name in self.config.input_names}
+        return {name: inputs[name] for name in self.config.input_names}
+
+    def _embed(self, rows: list[list[int]], shrink: bool = False) -> np.ndarray:
+        feed = self.feed(rows)
         tokens = self.session.run(None, feed, self._shrink if shrink else None)[0]
-        return pool(tokens, mask, self.config.pooling)
+        return pool(tokens, feed["attention_mask"], self.config.pooling)
 
 
 def pool(tokens: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
