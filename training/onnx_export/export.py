@@ -9,7 +9,7 @@ matcher (``bot.exporting``).
 Two int8 copies are written. ``onnx-int8-blocks`` has every product in 8-bit blocks;
 ``onnx-int8`` is calibrated on the `calibration` texts (the catalogue's phrasings, never the
 evaluation file): products that stay close to float get their input quantised per message
-(``smoothing``), the rest keep their blocks. It is about 1.4x faster, and dropped when it
+(``smoothing``), the rest keep their blocks. It is 1.2-1.4x faster, and dropped when it
 drifts from torch (min cosine below ``MIN_CALIBRATED_COSINE``); the config says why.
 """
 
