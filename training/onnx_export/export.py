@@ -39,6 +39,7 @@ from training.onnx_export.quantize import MATMUL_BLOCK
 from training.onnx_export.quantize import matmul_weights
 from training.onnx_export.quantize import quantize_int8
 from training.onnx_export.runtime import OnnxEncoder
+from training.onnx_export.runtime import single_text_inputs
 from training.onnx_export.smoothing import MAX_RELATIVE_ERROR
 from training.onnx_export.smoothing import DynamicPlan
 from training.onnx_export.smoothing import plan_dynamic
@@ -139,8 +140,7 @@ def _calibrate(directory: Path, texts: list[str]) -> DynamicPlan:
     """Which products of the float model in `directory` may quantise their input per message."""
     if not texts:
         return DynamicPlan()
-    encoder = OnnxEncoder(directory, "onnx", threads=os.cpu_count() or 1)
-    feeds = [encoder.feed([ids]) for ids in encoder.token_ids(list(dict.fromkeys(texts)))]
+    feeds = single_text_inputs(directory, list(dict.fromkeys(texts)))
     path = directory / MODEL_FILES["onnx"]
     return plan_dynamic(path, matmul_weights(path), feeds)
 

@@ -64,7 +64,7 @@ def quantize_int8(source: Path, target: Path, plan: DynamicPlan | None = None) -
     graph = model.graph
     initializers = {tensor.name: tensor for tensor in graph.initializer}
     weight = _weights(graph)
-    smoothed: set[str] = set()
+    smoothed: dict[str, str] = {}  # input name -> its smoothed copy's name
     nodes = []
     for node in graph.node:
         matrix = None
@@ -80,11 +80,11 @@ def quantize_int8(source: Path, target: Path, plan: DynamicPlan | None = None) -
             nodes.append(node)
             continue
         if node.op_type == "MatMul" and node.name in plan.nodes:
-            source_name = node.input[0]
-            if source_name not in smoothed:
-                smoothed.add(source_name)
-                nodes.append(_smoothing(source_name, plan.smoothing[source_name], graph))
-            replacement, tensors = _dynamic_matmul(node, matrix, plan.smoothing[source_name])
+            scales = plan.smoothing[node.input[0]]
+            if node.input[0] not in smoothed:
+                nodes.append(_smoothing(node.input[0], scales, graph))
+                smoothed[node.input[0]] = nodes[-1].output[0]
+            replacement, tensors = _dynamic_matmul(node, matrix, scales, smoothed[node.input[0]])
         elif node.op_type == "MatMul":
             replacement, tensors = _matmul_nbits(node, matrix)
         else:
@@ -130,8 +130,9 @@ def _smoothing(name: str, scales: np.ndarray, graph):  # noqa: ANN001, ANN202
     )
 
 
-def _dynamic_matmul(node, matrix: np.ndarray, scales: np.ndarray):  # noqa: ANN001, ANN202
-    """(x / s) @ (s W): the input quantised per message, the weight per column."""
+def _dynamic_matmul(node, matrix: np.ndarray, scales: np.ndarray, smoothed: str):  # noqa: ANN001, ANN202
+    """(x / s) @ (s W), x / s being `smoothed`: the input quantised per message, the weight
+    per column."""
     from onnx import helper
 
     codes, column_scales = quantised_columns(matrix * scales[:, None])
@@ -139,7 +140,7 @@ def _dynamic_matmul(node, matrix: np.ndarray, scales: np.ndarray):  # noqa: ANN0
     tensors = [(f"{name}_i8", codes), (f"{name}_column_scales", column_scales)]
     replacement = helper.make_node(
         "DynamicQuantizeMatMul",
-        [f"{node.input[0]}_smoothed", *(tensor_name for tensor_name, _ in tensors)],
+        [smoothed, *(tensor_name for tensor_name, _ in tensors)],
         list(node.output),
         name=f"{node.name}_dynamic",
         domain=MS_DOMAIN,

@@ -29,10 +29,7 @@ class OnnxEncoder:
         import onnxruntime
 
         directory = Path(directory)
-        config = ServingConfig.read(directory)
-        if config is None:
-            raise FileNotFoundError(f"no serving export in {directory}")
-        self.config = config
+        self.config = config = read_serving_config(directory)
         self.kind = kind
         self.threads = threads
         self.path = directory / MODEL_FILES[kind]
@@ -51,7 +48,7 @@ class OnnxEncoder:
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         """The ids the model sees for each text, prompt included (the export checks them)."""
-        return self.tokenize([self.config.prompt + text for text in texts])
+        return prompted(self.config, self.tokenize, texts)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         vectors = np.empty((len(texts), self.config.dimension), dtype=np.float32)
@@ -77,21 +74,43 @@ class OnnxEncoder:
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "threads": self.threads, "file": str(self.path)}
 
-    def feed(self, rows: list[list[int]]) -> dict[str, np.ndarray]:
-        """The transformer's inputs for token id rows, padded to the longest."""
-        width = max(len(row) for row in rows)
-        ids = np.full((len(rows), width), self.config.pad_token_id, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        for index, row in enumerate(rows):
-            ids[index, : len(row)] = row
-            mask[index, : len(row)] = 1
-        inputs = {"input_ids": ids, "attention_mask": mask}
-        return {name: inputs[name] for name in self.config.input_names}
-
     def _embed(self, rows: list[list[int]], shrink: bool = False) -> np.ndarray:
-        feed = self.feed(rows)
+        feed = model_inputs(self.config, rows)
         tokens = self.session.run(None, feed, self._shrink if shrink else None)[0]
         return pool(tokens, feed["attention_mask"], self.config.pooling)
+
+
+def read_serving_config(directory: Path) -> ServingConfig:
+    """The export's config; a directory without one (or of an older format) is an error."""
+    config = ServingConfig.read(directory)
+    if config is None:
+        raise FileNotFoundError(f"no serving export in {directory}")
+    return config
+
+
+def prompted(config: ServingConfig, tokenize, texts: list[str]) -> list[list[int]]:  # noqa: ANN001
+    """The ids the model sees: the prompt (e.g. e5's "query: ") goes before every text."""
+    return tokenize([config.prompt + text for text in texts])
+
+
+def model_inputs(config: ServingConfig, rows: list[list[int]]) -> dict[str, np.ndarray]:
+    """The transformer's inputs for token id rows, padded to the longest."""
+    width = max(len(row) for row in rows)
+    ids = np.full((len(rows), width), config.pad_token_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for index, row in enumerate(rows):
+        ids[index, : len(row)] = row
+        mask[index, : len(row)] = 1
+    inputs = {"input_ids": ids, "attention_mask": mask}
+    return {name: inputs[name] for name in config.input_names}
+
+
+def single_text_inputs(directory: Path, texts: list[str]) -> list[dict[str, np.ndarray]]:
+    """Each text's transformer inputs on its own (no padding), without loading the model:
+    what calibration runs."""
+    config = read_serving_config(directory)
+    tokenize = load_token_ids(Path(directory) / TOKENIZER_FILE, config.max_seq_length)
+    return [model_inputs(config, [ids]) for ids in prompted(config, tokenize, texts)]
 
 
 def pool(tokens: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
