@@ -6,7 +6,8 @@
 The embedding cache is off, so every call encodes. Each message is timed twice in turn: the
 served encoder alone (what answer() cannot avoid) and the whole answer() (encode, FAISS, the
 character n-grams, fusion, the threshold and the query log written to SQLite). `--growth N`
-also measures answer() with N synthetic FAQs of 3 phrasings each on top of the shipped 30.
+also measures answer() with N synthetic FAQs of 3 phrasings each on top of the shipped 30, and
+assess() there with and without the int8 first pass (bot/coarse_scores.py).
 """
 
 from __future__ import annotations
@@ -53,6 +54,27 @@ def measure(app, rounds: int) -> tuple[dict, dict, str]:  # noqa: ANN001
                 whole.append(timed(answer, text, "bench"))
         described = encoder.describe()
     return percentiles(bare), percentiles(whole), f"{described['kind']} x{described['threads']}"
+
+
+def measure_first_pass(app, rounds: int) -> tuple[dict, dict]:  # noqa: ANN001
+    """assess() as served (int8 first pass on a large catalog) against the float32 product
+    alone, same index and encoder, interleaved message by message."""
+    from bot.db import get_session
+    from bot.indexing import matcher_for
+    from bot.serving import serving
+    from bot.versions import active_version
+
+    messages = unseen_messages()
+    with app.app_context():
+        session = get_session()
+        served = serving(app).current(session).matcher
+        exact = matcher_for(session, active_version(session))  # loaded, not prepared to serve
+        served_ms, exact_ms = [], []
+        for _ in range(rounds):
+            for text in messages:
+                served_ms.append(timed(served.assess, text))
+                exact_ms.append(timed(exact.assess, text))
+    return percentiles(served_ms), percentiles(exact_ms)
 
 
 def synthetic_faq_file(n_faqs: int, seed: int = 0) -> Path:
@@ -105,10 +127,17 @@ def main() -> None:
     if args.growth:
         config.pop("BOT_INSTANCE_PATH", None)
         config["BOT_SEED_FAQ_FILE"] = str(synthetic_faq_file(args.growth))
-        grown_bare, grown, grown_encoder = measure(temp_app(**config), args.rounds)
+        grown_app = temp_app(**config)
+        grown_bare, grown, grown_encoder = measure(grown_app, args.rounds)
         print(f"{grown_encoder} (the encoder this version serves; --encoder sets both)")
         report(f"{args.growth + 30} FAQs:", grown_bare, grown)
         print(f"growth: answer() p50 {grown['p50_ms'] / whole['p50_ms']:.2f}x the 30-FAQ p50")
+        served, exact = measure_first_pass(grown_app, args.rounds)
+        print(f"{args.growth + 30} FAQs: assess() int8 first pass: {served}")
+        print(f"{args.growth + 30} FAQs: assess() float32 only:    {exact}")
+        print(
+            f"first pass: float32 p50 / int8-first p50 = {exact['p50_ms'] / served['p50_ms']:.2f}"
+        )
         print(load_average())
 
 

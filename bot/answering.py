@@ -10,6 +10,8 @@ from dataclasses import replace
 import numpy as np
 from flask import Flask
 from flask import current_app
+from sqlalchemy import bindparam
+from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -31,6 +33,13 @@ from training.evaluation import fallback_rules
 NO_FAQ_RULE = "no_faq"  # nothing to answer with: no active FAQ or no model yet
 FALLBACK_TOPICS = 5  # example questions the fallback reply offers
 SPARE_CANDIDATES = 3  # ranked beyond k, in case FAQs went away since the index was built
+
+# Built once and run on the session's connection, below the ORM: the two statements of every
+# message, whose ORM form (statement building, unit of work) cost about 1 ms of a 10 ms answer.
+LIVE_FAQS = select(Faq.id, Faq.question, Faq.answer).where(
+    Faq.id.in_(bindparam("ids", expanding=True)), Faq.active.is_(True)
+)
+LOG_QUERY = insert(QueryLog.__table__)
 
 
 class InvalidMessage(ValueError):
@@ -136,12 +145,10 @@ def live_candidates(
     """The first k candidates whose FAQ is still there and active (one deleted or deactivated
     since the index was built is skipped until the rebuilt index is served), and the question
     and answer of each: one query for what a reply needs."""
-    ids = {c.faq_id for c in candidates}
+    ids = sorted({c.faq_id for c in candidates})
     if not ids:
         return [], {}
-    rows = session.execute(
-        select(Faq.id, Faq.question, Faq.answer).where(Faq.id.in_(ids), Faq.active.is_(True))
-    )
+    rows = session.connection().execute(LIVE_FAQS, {"ids": ids})
     live = {faq_id: (question, text) for faq_id, question, text in rows}
     return [c for c in candidates if c.faq_id in live][:k], live
 
@@ -201,18 +208,20 @@ def answer(
             out_of_scope=out_of_scope,
             reject_margin=model.reject_margin,
         )
-    log = QueryLog(
-        text=text,
-        channel=channel,
-        faq_id=reply.faq_id,
-        score=reply.score,
-        fallback=reply.fallback,
-        fallback_rule=reply.fallback_rule,
-        model_version_id=model.key[0] if model.key else None,
-        delivery=delivery,
-        api_key_id=api_key_id,
+    logged = session.connection().execute(
+        LOG_QUERY,
+        {
+            "text": text,
+            "channel": channel,
+            "faq_id": reply.faq_id,
+            "score": reply.score,
+            "fallback": reply.fallback,
+            "fallback_rule": reply.fallback_rule,
+            "model_version_id": model.key[0] if model.key else None,
+            "delivery": delivery,
+            "api_key_id": api_key_id,
+        },
     )
-    session.add(log)
     session.commit()
     ANSWERS.labels(channel=channel, outcome="fallback" if reply.fallback else "answered").inc()
-    return replace(reply, query_id=log.id)
+    return replace(reply, query_id=logged.inserted_primary_key[0])

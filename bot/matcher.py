@@ -21,6 +21,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from bot.coarse_scores import COARSE_MIN_ENTRIES
+from bot.coarse_scores import CoarseScorer
 from bot.encoders import Encoder
 from bot.lexical import LexicalIndex
 from training.evaluation import ScoreMatrix
@@ -73,6 +75,13 @@ def top_columns(values: np.ndarray, k: int) -> np.ndarray:
     kth = np.partition(values, len(values) - k)[len(values) - k]
     chosen = np.flatnonzero(values >= kth)
     return chosen[np.argsort(-values[chosen], kind="stable")][:k]
+
+
+def span_positions(first: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """first[0], ..., first[0] + lengths[0] - 1, first[1], ...: the positions of several
+    spans in one array, without a slice per span."""
+    ends = np.cumsum(lengths)
+    return np.repeat(first - (ends - lengths), lengths) + np.arange(ends[-1] if len(ends) else 0)
 
 
 def fingerprint(phrasings: list[Phrasing], out_of_scope: list[str]) -> str:
@@ -141,8 +150,16 @@ class Matcher:
         # (which costs ~50 ns an entry: milliseconds a message on a 10k-FAQ catalog).
         self._order = np.argsort(self._column, kind="stable")
         self._present, self._starts = np.unique(self._column[self._order], return_index=True)
+        self._lengths = np.diff(np.append(self._starts, len(self._column)))
         self.fingerprint = fingerprint(phrasings, self.out_of_scope)
         self._example_keys = {normalise_key(text) for text in self.out_of_scope}
+        self._coarse: CoarseScorer | None = None
+
+    def prepare_serving(self, min_entries: int = COARSE_MIN_ENTRIES) -> None:
+        """A large catalog's messages are scored in int8 first, then exactly where it matters
+        (bot/coarse_scores.py). Only serving does it: evaluation always takes the exact path."""
+        if self._coarse is None and len(self.phrasings) >= min_entries:
+            self._coarse = CoarseScorer(self._stored[: len(self.phrasings)])
 
     @property
     def texts(self) -> list[str]:
@@ -181,22 +198,34 @@ class Matcher:
         stored = self.semantic_index.reconstruct_n(0, self.semantic_index.ntotal)
         return dict(zip(self.texts, stored, strict=True))
 
-    def _columns(
-        self, vectors: np.ndarray, lexical: np.ndarray | None, n_rows: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Best semantic and lexical score per column (FAQs + reject), and the dense semantic."""
-        n_columns = len(self.faq_ids) + 1
-        per_entry = np.empty((n_rows, self.semantic_index.ntotal), dtype=np.float32)
-        for row, vector in enumerate(np.asarray(vectors, dtype=np.float32)):
+    def _semantic(self, vectors: np.ndarray, coarse: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Every message's similarity to every entry, and how far a message's FAQ entries may
+        be off (0: exact; more when the int8 scorer gave them, the out-of-scope ones are
+        always exact)."""
+        per_entry = np.empty((len(vectors), self.semantic_index.ntotal), dtype=np.float32)
+        errors = np.zeros(len(vectors))
+        first = len(self.phrasings)
+        for row, vector in enumerate(vectors):
             # one product per message, so a message scores the same alone or in a batch
-            np.dot(self._stored, vector, out=per_entry[row])
+            if coarse and self._coarse is not None:
+                errors[row] = self._coarse.scores(vector, out=per_entry[row, :first])
+                np.dot(self._stored[first:], vector, out=per_entry[row, first:])
+            else:
+                np.dot(self._stored, vector, out=per_entry[row])
+        return per_entry, errors
+
+    def _columns(
+        self, per_entry: np.ndarray, lexical: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Best semantic and lexical score per column (FAQs + reject)."""
+        n_columns = len(self.faq_ids) + 1
         semantic = self._column_max(per_entry, n_columns, -1.0)
         lexical_columns = (
             self._column_max(lexical, n_columns, 0.0)
             if lexical is not None
-            else np.zeros((n_rows, n_columns), dtype=np.float32)
+            else np.zeros((len(per_entry), n_columns), dtype=np.float32)
         )
-        return semantic, lexical_columns, per_entry
+        return semantic, lexical_columns
 
     def _column_max(self, per_entry: np.ndarray, n_columns: int, floor: float) -> np.ndarray:
         """Each column's best entry (at least `floor`; a column without entries gets it)."""
@@ -213,10 +242,12 @@ class Matcher:
         return np.concatenate([scores, self.reject_lexical_index.scores(texts)], axis=1)
 
     def _score(
-        self, vectors: np.ndarray, texts: list[str], lexical: bool
-    ) -> tuple[ScoreMatrix, np.ndarray, np.ndarray | None]:
+        self, vectors: np.ndarray, texts: list[str], lexical: bool, coarse: bool = False
+    ) -> tuple[ScoreMatrix, np.ndarray, np.ndarray | None, np.ndarray]:
         per_lexical = self._lexical(texts) if lexical else None
-        semantic, lexical_columns, per_semantic = self._columns(vectors, per_lexical, len(texts))
+        vectors = np.asarray(vectors, dtype=np.float32)
+        per_semantic, errors = self._semantic(vectors, coarse)
+        semantic, lexical_columns = self._columns(per_semantic, per_lexical)
         n = len(self.faq_ids)
         has_reject = bool(self.out_of_scope)
         scores = ScoreMatrix(
@@ -226,7 +257,7 @@ class Matcher:
             semantic[:, n] if has_reject else None,
             lexical_columns[:, n] if has_reject else None,
         )
-        return scores, per_semantic, per_lexical
+        return scores, per_semantic, per_lexical, errors
 
     def score_matrix(self, texts: list[str], lexical: bool = True) -> ScoreMatrix:
         """Best semantic and lexical score of every FAQ, and of the out-of-scope examples.
@@ -275,15 +306,20 @@ class Matcher:
         if not texts:
             return []
         weight = self.semantic_weight
-        scores, per_semantic, per_lexical = self._score(
-            self.encoder.encode(texts), texts, lexical=weight < 1.0
+        vectors = self.encoder.encode(texts)
+        scores, per_semantic, per_lexical, errors = self._score(
+            vectors, texts, lexical=weight < 1.0, coarse=True
         )
         fused = scores.fused(weight)
         reject = scores.reject_fused(weight)
         first = len(self.phrasings)
         assessed = []
         for row in range(len(texts)):
-            top = top_columns(fused[row], k)
+            if errors[row] > 0:
+                kept = self._rescore(vectors[row], scores, fused, row, k, weight * errors[row])
+                top = kept[top_columns(fused[row, kept], k)]
+            else:
+                top = top_columns(fused[row], k)
             candidates = [
                 Candidate(
                     faq_id=int(self.faq_ids[col]),
@@ -310,6 +346,38 @@ class Matcher:
                 )
             assessed.append(Assessment(candidates, match))
         return assessed
+
+    def _rescore(
+        self,
+        vector: np.ndarray,
+        scores: ScoreMatrix,
+        fused: np.ndarray,
+        row: int,
+        k: int,
+        fused_error: float,
+    ) -> np.ndarray:
+        """The FAQ columns that can be among `row`'s k best, made exact; the others are not.
+
+        The k best approximate scores are each at least their value - `fused_error` exactly,
+        so a FAQ scoring below the k-th best - 2 x `fused_error` cannot be among the k best.
+        Every other FAQ gets its exact semantic score (its entries in float32) and fused score.
+        """
+        approximate = fused[row]
+        n_faqs = len(approximate)
+        kept = np.arange(n_faqs)
+        if 0 < k < n_faqs:
+            kth = np.partition(approximate, n_faqs - k)[n_faqs - k]
+            kept = np.flatnonzero(approximate >= kth - 2 * fused_error)
+        lengths = self._lengths[kept]
+        entries = self._order[span_positions(self._starts[kept], lengths)]
+        products = self._stored[entries] @ np.asarray(vector, dtype=np.float32)
+        semantic = scores.semantic[row]
+        semantic[kept] = np.maximum(
+            np.maximum.reduceat(products, np.cumsum(lengths) - lengths), -1.0
+        )
+        weight = self.semantic_weight
+        approximate[kept] = weight * semantic[kept] + (1.0 - weight) * scores.lexical[row, kept]
+        return kept
 
     def assess(self, text: str, k: int = 3) -> Assessment:
         return self.assess_many([text], k)[0]

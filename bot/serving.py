@@ -192,10 +192,13 @@ class Serving:
             return ServingModel(None, None, None, 1.0, 0.0)
         key = (version.id, version.index_revision)
         logger.info("loading model version %s (index revision %s)", version.name, key[1])
+        matcher = matcher_for(session, version)
+        if matcher is not None:
+            matcher.prepare_serving()
         return ServingModel(
             key=key,
             version_name=version.name,
-            matcher=matcher_for(session, version),
+            matcher=matcher,
             threshold=served_threshold(self.app.config, version),
             margin=served_margin(self.app.config, version),
             reject_margin=served_reject_margin(self.app.config, version),
