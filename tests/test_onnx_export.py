@@ -18,7 +18,10 @@ from training.onnx_export.export import SAMPLE_TEXTS
 from training.onnx_export.export import export_model
 from training.onnx_export.quantize import MS_DOMAIN
 from training.onnx_export.quantize import blockwise
+from training.onnx_export.runtime import BATCH_TOKENS
+from training.onnx_export.runtime import MAX_BATCH
 from training.onnx_export.runtime import OnnxEncoder
+from training.onnx_export.runtime import length_batches
 from training.onnx_export.smoothing import quantised_columns
 from training.onnx_export.smoothing import simulated_dynamic_input
 from training.onnx_export.tokenizer import check_token_ids
@@ -220,3 +223,15 @@ def test_the_simulated_int8_product_is_what_onnx_runtime_computes():
     simulated = simulated_dynamic_input(x) @ (codes.astype(np.float32) * scales)
     np.testing.assert_allclose(computed, simulated, rtol=1e-4, atol=1e-4 * np.abs(computed).max())
     assert not np.allclose(computed, x @ weight, rtol=1e-4)  # it is not the float product
+
+
+def test_a_text_far_longer_than_the_rest_is_batched_alone():
+    lengths = np.array([*range(3, 40)] * 6 + [512] + [12] * 300)
+    batches = length_batches(lengths)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
+    for rows in batches:
+        assert len(rows) <= MAX_BATCH
+        assert len(rows) * int(lengths[rows].max()) <= BATCH_TOKENS
+    longest = next(rows for rows in batches if 222 in rows)
+    assert longest.tolist() == [222]  # not padding 15 short texts to 512 tokens
+    assert length_batches(np.array([], dtype=np.int64)) == []

@@ -21,6 +21,14 @@ def _version_of(package: str) -> str:
         return "not installed"
 
 
+def _loss_rows(training: dict[str, Any]) -> str:
+    """Versions trained before the loss was sampled measured it on every training row."""
+    rows, total = training.get("loss_rows"), training.get("n_pairs")
+    if not rows or rows == total:
+        return "the training set"
+    return f"{rows} of the {total} training rows (a seeded sample)"
+
+
 def _number(value: Any) -> str:
     if value is None:
         return "–"
@@ -109,7 +117,7 @@ def render_model_card(name: str, record: dict[str, Any]) -> str:
             f"- Training examples: {training.get('n_pairs')}",
             f"- Steps: {training.get('steps')} on {training.get('device')} "
             f"in {training.get('seconds')} s",
-            f"- Loss on the training set: {_number(training.get('loss_before'))} → "
+            f"- Loss on {_loss_rows(training)}: {_number(training.get('loss_before'))} → "
             f"{_number(training.get('loss_after'))}",
             "",
             "### Hyperparameters",
