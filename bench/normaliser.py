@@ -50,6 +50,9 @@ class NormalisingEncoder:
     def encode(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode([self.normalise(t) for t in texts])
 
+    def encode_messages(self, texts: list[str]) -> np.ndarray:
+        return self.encoder.encode_messages([self.normalise(t) for t in texts])
+
 
 def main() -> None:
     normalise = load_normaliser()

@@ -18,6 +18,10 @@ import numpy as np
 class Encoder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray: ...
 
+    def encode_messages(self, texts: list[str]) -> np.ndarray:
+        """Users' messages as answer() encodes them, alone (phrasings are batched by encode)."""
+        ...
+
     def describe(self) -> dict[str, Any]: ...
 
 
@@ -39,6 +43,9 @@ class SentenceEncoder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_messages(self, texts: list[str]) -> np.ndarray:
+        return self.encode(texts)  # float32: a batch changes nothing
 
     def describe(self) -> dict[str, Any]:
         import torch
@@ -63,6 +70,11 @@ class CachedEncoder:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+
+    def encode_messages(self, texts: list[str]) -> np.ndarray:
+        if len(texts) == 1:
+            return self.encode(texts)
+        return self.encoder.encode_messages(texts)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if len(texts) != 1 or self.capacity <= 0:

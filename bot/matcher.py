@@ -264,7 +264,7 @@ class Matcher:
 
         Lexical scores are 0 when skipped; semantic ones are exact for every entry.
         """
-        return self._score(self.encoder.encode(texts), texts, lexical)[0]
+        return self._score(self.encoder.encode_messages(texts), texts, lexical)[0]
 
     def held_out_scores(self, folds: np.ndarray) -> ScoreMatrix:
         """Scores of the out-of-scope examples themselves, each against an index without its fold.
@@ -298,15 +298,15 @@ class Matcher:
         return stacked.subset(inverse)
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """Unit-length vectors of `texts` from the served encoder (cosine = dot product)."""
-        return self.encoder.encode(texts)
+        """Unit-length vectors of messages from the served encoder (cosine = dot product)."""
+        return self.encoder.encode_messages(texts)
 
     def assess_many(self, texts: list[str], k: int = 3) -> list[Assessment]:
         """The k best FAQs and the reject class's score for each message, one encoding pass."""
         if not texts:
             return []
         weight = self.semantic_weight
-        vectors = self.encoder.encode(texts)
+        vectors = self.encoder.encode_messages(texts)
         scores, per_semantic, per_lexical, errors = self._score(
             vectors, texts, lexical=weight < 1.0, coarse=True
         )

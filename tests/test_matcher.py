@@ -23,6 +23,9 @@ class BagOfLetters:
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.where(norms == 0, 1, norms)
 
+    def encode_messages(self, texts: list[str]) -> np.ndarray:
+        return self.encode(texts)
+
 
 PHRASINGS = [
     Phrasing(1, "Apa itu mode mewah?"),

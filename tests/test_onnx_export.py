@@ -176,6 +176,16 @@ def test_calibrated_int8_quantises_some_products_per_message_and_stays_close(exp
         assert cosines(floating, OnnxEncoder(exported, kind).encode(UNSEEN)).min() >= 0.99
 
 
+def test_messages_are_encoded_as_served_alone_where_a_batch_would_change_them(exported):
+    calibrated = OnnxEncoder(exported, "onnx-int8")
+    alone = np.vstack([calibrated.encode([text]) for text in UNSEEN])
+    assert np.array_equal(calibrated.encode_messages(UNSEEN), alone)
+    # one input scale per run: a message batched with others is not what a user gets
+    assert not np.array_equal(calibrated.encode(UNSEEN), alone)
+    blocks = OnnxEncoder(exported, "onnx-int8-blocks")  # float inputs: batching is harmless
+    assert np.allclose(blocks.encode_messages(UNSEEN), blocks.encode(UNSEEN), atol=1e-5)
+
+
 def test_a_calibrated_int8_that_drifts_from_torch_is_dropped(tiny_bert, tmp_path, monkeypatch):
     monkeypatch.setattr("training.onnx_export.export.MIN_CALIBRATED_COSINE", 1.01)  # none pass
     directory = tmp_path / "serving"

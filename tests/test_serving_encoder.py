@@ -223,6 +223,9 @@ def test_the_cache_keeps_the_most_recent_messages_and_lets_batches_through():
             self.calls.append(list(texts))
             return np.array([[len(text), 1.0] for text in texts], dtype=np.float32)
 
+        def encode_messages(self, texts: list[str]) -> np.ndarray:
+            return self.encode(texts)
+
         def describe(self) -> dict:
             return {"kind": "counting"}
 

@@ -27,6 +27,9 @@ MODEL_FILES = {
     "onnx-int8": "model.int8.onnx",
 }
 INT8_KINDS = ("onnx-int8", "onnx-int8-blocks")  # fastest first
+# Quantise their inputs with one scale per run: a message's vector depends on what it is
+# batched with (cosine 0.9995 at worst), so messages are encoded one a run, as served.
+PER_RUN_SCALE_KINDS = ("onnx-int8",)
 POOLING_MODES = ("mean", "cls", "max")
 
 

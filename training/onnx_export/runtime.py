@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from training.onnx_export.config import MODEL_FILES
+from training.onnx_export.config import PER_RUN_SCALE_KINDS
 from training.onnx_export.config import TOKENIZER_FILE
 from training.onnx_export.config import ServingConfig
 from training.onnx_export.tokenizers_lean import load_token_ids
@@ -64,6 +65,16 @@ class OnnxEncoder:
             vectors[rows] = self._embed([tokens[row] for row in rows], shrink)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+    def encode_messages(self, texts: list[str]) -> np.ndarray:
+        """Users' messages as serving encodes them: one a run where batching would change
+        them (PER_RUN_SCALE_KINDS), so an evaluation measures what users get."""
+        if self.kind not in PER_RUN_SCALE_KINDS or len(texts) <= 1:
+            return self.encode(texts)
+        vectors = np.empty((len(texts), self.config.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            vectors[row] = self.encode([text])[0]
+        return vectors
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "threads": self.threads, "file": str(self.path)}
