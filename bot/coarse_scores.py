@@ -13,17 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from training.onnx_export.smoothing import dynamic_uint8
+
 COARSE_MIN_ENTRIES = 2048  # below this the float32 product is cheaper than the two passes
 ROUNDING_SLACK = 1e-5  # float32 rounding in both products, far above what it can reach
-
-
-def quantised_message(vector: np.ndarray) -> tuple[np.ndarray, int, float]:
-    """uint8 codes, zero point and scale of `vector` (asymmetric, zero kept exact)."""
-    low, high = min(float(vector.min()), 0.0), max(float(vector.max()), 0.0)
-    scale = (high - low) / 255.0 or 1.0
-    zero_point = int(np.clip(np.rint(-low / scale), 0, 255))
-    codes = np.clip(np.rint(vector / scale) + zero_point, 0, 255).astype(np.uint8)
-    return codes, zero_point, scale
 
 
 def _integer_product_session(codes: np.ndarray, threads: int) -> Any:  # noqa: ANN401
@@ -77,7 +70,7 @@ class CoarseScorer:
 
     def scores(self, vector: np.ndarray, out: np.ndarray) -> float:
         """Write the approximate similarities into `out`; return the most any is off by."""
-        codes, zero_point, scale = quantised_message(vector)
+        codes, zero_point, scale = dynamic_uint8(vector)
         feed = {"message": codes[None], "zero_point": np.array(zero_point, dtype=np.uint8)}
         products = self._session.run(None, feed)[0][0]
         np.multiply(products, self.scales * np.float32(scale), out=out, casting="unsafe")

@@ -356,11 +356,12 @@ class Matcher:
         k: int,
         fused_error: float,
     ) -> np.ndarray:
-        """The FAQ columns that can be among `row`'s k best, made exact; the others are not.
+        """The FAQ columns that can be among `row`'s k best, their scores made exact.
 
         The k best approximate scores are each at least their value - `fused_error` exactly,
         so a FAQ scoring below the k-th best - 2 x `fused_error` cannot be among the k best.
-        Every other FAQ gets its exact semantic score (its entries in float32) and fused score.
+        Every FAQ kept gets its exact semantic score (its entries in float32) and fused score;
+        the others keep their approximate ones and must not be ranked.
         """
         approximate = fused[row]
         n_faqs = len(approximate)

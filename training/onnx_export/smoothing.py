@@ -97,12 +97,20 @@ def _simulated_columns(matrix: np.ndarray) -> np.ndarray:
     return codes.astype(np.float32) * scales
 
 
-def simulated_dynamic_input(values: np.ndarray) -> np.ndarray:
-    """What ``DynamicQuantizeLinear`` keeps of `values`: uint8, one scale, zero included."""
+def dynamic_uint8(values: np.ndarray) -> tuple[np.ndarray, int, float]:
+    """``DynamicQuantizeLinear`` of `values`: uint8 codes, zero point and the one scale
+    (the range always includes zero, which stays exact)."""
     low, high = min(float(values.min()), 0.0), max(float(values.max()), 0.0)
     scale = (high - low) / 255.0 or 1.0
-    zero_point = np.clip(np.rint(-low / scale), 0, 255)
-    return (np.clip(np.rint(values / scale) + zero_point, 0, 255) - zero_point) * scale
+    zero_point = int(np.clip(np.rint(-low / scale), 0, 255))
+    codes = np.clip(np.rint(values / scale) + zero_point, 0, 255).astype(np.uint8)
+    return codes, zero_point, scale
+
+
+def simulated_dynamic_input(values: np.ndarray) -> np.ndarray:
+    """What ``DynamicQuantizeLinear`` keeps of `values`: uint8, one scale, zero included."""
+    codes, zero_point, scale = dynamic_uint8(values)
+    return (codes.astype(np.float64) - zero_point) * scale
 
 
 def _session_with_outputs(source: Path, names: list[str]):  # noqa: ANN202
