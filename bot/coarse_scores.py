@@ -1,7 +1,7 @@
 """A message's similarity to every indexed vector in int8, with a proven bound on the error.
 
 At 30k phrasings the exact float32 product reads 46 MB for every message: about 2-3 ms, the
-largest cost a big catalog adds to an answer. Stored as int8 codes (one scale per vector) the
+largest cost a big catalog adds to an answer. Stored as 7-bit codes (one scale per vector) the
 same vectors are 12 MB, and ONNX Runtime's integer product (VNNI) scores them all in about
 0.3 ms. The error bound says which FAQs the int8 scores cannot rank for sure; the matcher
 scores only those again in float32, so the answer is the one the exact product gives.
@@ -16,6 +16,9 @@ import numpy as np
 from training.onnx_export.smoothing import dynamic_uint8
 
 COARSE_MIN_ENTRIES = 2048  # below this the float32 product is cheaper than the two passes
+# Codes within +-63: x86 kernels without VNNI add pairs of uint8 x int8 products in int16,
+# which saturates past 32767 (255 x 127 x 2 would); the bound would then not hold.
+CODE_LIMIT = 63
 ROUNDING_SLACK = 1e-5  # float32 rounding in both products, far above what it can reach
 
 
@@ -58,8 +61,9 @@ class CoarseScorer:
     def __init__(self, vectors: np.ndarray, threads: int = 1) -> None:
         vectors = np.asarray(vectors, dtype=np.float32)
         peaks = np.abs(vectors).max(axis=1)
-        self.scales = np.where(peaks > 0, peaks / 127.0, 1.0).astype(np.float32)
-        codes = np.clip(np.rint(vectors / self.scales[:, None]), -127, 127).astype(np.int8)
+        self.scales = np.where(peaks > 0, peaks / CODE_LIMIT, 1.0).astype(np.float32)
+        codes = np.rint(vectors / self.scales[:, None])
+        codes = np.clip(codes, -CODE_LIMIT, CODE_LIMIT).astype(np.int8)
         residuals = vectors - codes.astype(np.float32) * self.scales[:, None]
         self.max_residual = float(np.linalg.norm(residuals, axis=1).max())
         self.max_norm = float(np.linalg.norm(vectors, axis=1).max())

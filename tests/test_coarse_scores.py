@@ -31,7 +31,7 @@ def test_int8_scores_stay_within_the_bound_they_report():
         assert error <= bound
         worst_error, largest_bound = max(worst_error, error), max(largest_bound, bound)
     assert worst_error > 1e-4  # the scores really are approximate...
-    assert largest_bound < 0.1  # ...and the bound is tight enough to prune with
+    assert largest_bound < 0.15  # ...and, even with a 12x outlier channel, tight enough to prune
 
 
 def catalog(seed: int, n_faqs: int) -> tuple[list[Phrasing], list[str]]:
