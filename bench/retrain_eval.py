@@ -4,8 +4,8 @@ Runs the real CLI in fresh instance folders, exactly as a user would:
 
     python bench/retrain_eval.py [--base-model NAME] [--compare] [-- extra retrain args]
 
-`--compare` retrains twice in the same run, in fresh instances: first training the word
-embeddings too (`--train-embeddings`, as retrain did before they were frozen), then with the
+`--compare` retrains twice in the same run, in fresh instances: first training every layer
+(`--trained-layers 0`, as retrain did before it trained only the top four), then with the
 defaults, so both times are taken under the same load. Each retrain's instance folder is printed:
 `bench/encoder_parity.py --instance DIR` measures its encoders.
 """
@@ -68,8 +68,9 @@ def retrain_once(base_model: str, retrain_args: list[str]) -> None:
     serving = metrics["serving"]
     after = report["after"]
     print(
-        f"cross-validated: overall accuracy {after['overall_accuracy_cv']:.3f}, "
-        f"oos_recall {after['oos_recall_cv']:.3f}, cost {after['cost_cv']:.3f}"
+        f"cross-validated: acc@1 {after['accuracy_at_1_cv']:.3f}, overall accuracy "
+        f"{after['overall_accuracy_cv']:.3f}, oos_recall {after['oos_recall_cv']:.3f}, "
+        f"cost {after['cost_cv']:.3f}, corpus oos_recall {after['corpus_oos_recall_cv']:.3f}"
     )
     print(
         f"flask retrain: {wall:.1f} s wall, {cpu:.1f} s CPU; of which training "
@@ -84,12 +85,12 @@ def retrain_once(base_model: str, retrain_args: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
-    parser.add_argument("--compare", action="store_true", help="also with --train-embeddings")
+    parser.add_argument("--compare", action="store_true", help="also with --trained-layers 0")
     parser.add_argument("retrain_args", nargs="*")
     args = parser.parse_args()
     print(f"base model {args.base_model}, {os.cpu_count()} cores")
     if args.compare:
-        retrain_once(args.base_model, ["--train-embeddings", *args.retrain_args])
+        retrain_once(args.base_model, ["--trained-layers", "0", *args.retrain_args])
     retrain_once(args.base_model, args.retrain_args)
 
 

@@ -23,11 +23,13 @@ from training.evaluation import CV_FOLDS
 from training.evaluation import CV_METRICS
 from training.evaluation import WEIGHT_GRID
 from training.evaluation import Calibration
+from training.evaluation import CrossValidation
 from training.evaluation import ScoreMatrix
 from training.evaluation import calibrate
 from training.evaluation import calibrate_margin
 from training.evaluation import cross_validate
 from training.evaluation import fold_ids
+from training.evaluation import judge_out_of_fold
 from training.evaluation import metrics
 
 MATCHER_KINDS = ("hybrid", "semantic", "lexical")
@@ -143,19 +145,17 @@ def measure(
     return figures
 
 
-def cross_validated(
+def cross_validation(
     data: CalibrationData,
     wrong_cost: float,
     weights: tuple[float, ...] = WEIGHT_GRID,
     use_reject_class: bool = True,
-) -> dict[str, Any]:
-    """The `_cv` figures (None where the file has too few rows for the folds)."""
+) -> CrossValidation | None:
+    """Every fold calibrated without it and judged with that; None when the file has too few
+    rows for the folds."""
     if data.n_file < 2 * CV_FOLDS:
-        return {f"{key}_cv": None for key in CV_METRICS} | {
-            "rejected_by_cv": None,
-            "corpus_oos_recall_cv": None,
-        }
-    result = cross_validate(
+        return None
+    return cross_validate(
         data.scores,
         data.expected,
         data.folds,
@@ -165,6 +165,36 @@ def cross_validated(
         wrong_cost=wrong_cost,
         use_reject_class=use_reject_class,
     )
+
+
+def judged_with(
+    data: CalibrationData, calibrations: list[Calibration], wrong_cost: float
+) -> dict[str, Any]:
+    """The file's figures when each fold is judged with the given fold's calibration (another
+    encoder's `cross_validation` of the same file and examples)."""
+    return judge_out_of_fold(
+        data.scores,
+        data.expected,
+        data.folds,
+        calibrations,
+        measured=data.measured,
+        wrong_cost=wrong_cost,
+    ).figures
+
+
+def cross_validated(
+    data: CalibrationData,
+    wrong_cost: float,
+    weights: tuple[float, ...] = WEIGHT_GRID,
+    use_reject_class: bool = True,
+) -> dict[str, Any]:
+    """The `_cv` figures (None where the file has too few rows for the folds)."""
+    result = cross_validation(data, wrong_cost, weights, use_reject_class)
+    if result is None:
+        return {f"{key}_cv": None for key in CV_METRICS} | {
+            "rejected_by_cv": None,
+            "corpus_oos_recall_cv": None,
+        }
     figures = {f"{key}_cv": result.figures[key] for key in CV_METRICS}
     figures["rejected_by_cv"] = result.figures["rejected_by"]
     figures["corpus_oos_recall_cv"] = result.extra_oos_recall

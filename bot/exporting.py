@@ -3,8 +3,9 @@
 Every version directory gets ``serving/`` (``training.onnx_export``) and a ``serving`` block
 in ``metrics.json``: the encoder chosen and why. float32 ONNX serves when its embeddings match
 torch's (cosine >= 0.999, checked at export); the int8 copy serves when, on the evaluation
-file, no figure (acc@1, oos_recall, overall) is more than 0.01 below float32's at the version's
-own weight and threshold. Otherwise the version serves the next best, and says why.
+file, no figure (acc@1, oos_recall, overall) is more than 0.01 below float32's, both judged
+out of fold with float32's calibration (`_Judge`). Otherwise the version serves the next best,
+and says why.
 
 Exports need torch. A process that has not loaded it (a web worker) runs them in a child
 process, so it never does; the base model's export is kept in the model cache and shared by
@@ -35,10 +36,15 @@ from bot.config import SHIPPED_DATA
 from bot.csv_io import read_faq_csv
 from bot.csv_io import read_pairs_csv
 from bot.evaluation_set import EvaluationSet
+from bot.evaluation_set import calibration_data
+from bot.evaluation_set import cross_validation
+from bot.evaluation_set import judged_with
 from bot.evaluation_set import measure
 from bot.matcher import Matcher
 from bot.matcher import Phrasing
 from bot.out_of_scope import approved_texts
+from training.evaluation import CV_FOLDS
+from training.evaluation import Calibration
 from training.files import replace_directory
 from training.onnx_export.cache import export_cache_dir
 from training.onnx_export.config import INT8_KINDS
@@ -84,26 +90,48 @@ def export_version(
     model served as it is, whose export is copied from the cache. Builds and saves the chosen
     encoder's index; returns the ``serving`` record for metrics.json and the model card.
     """
-    directory = Path(directory)
-    phrasings = indexed_phrasings(session)
-    evaluation, why_no_evaluation = _evaluation(app, session)
-    inside = model_inside(model, directory)
-    if inside is None:
-        failure = install_base_export(model, serving_dir(directory))
-    else:
-        calibration = [p.text for p in phrasings]
-        texts = (evaluation.texts if evaluation else []) + calibration
-        failure = run_export(
-            str(directory / inside), serving_dir(directory), texts, inside, calibration
-        )
+    failure = export_files(app, session, directory, model)
     if failure is not None:
-        return {"encoder": "torch", "reason": f"no ONNX export: {failure}"}
+        return no_export(failure)
+    evaluation, why_no_evaluation = _evaluation(app, session)
     settings = ServedSettings(
         semantic_weight, threshold, reject_margin, app.config["BOT_WRONG_ANSWER_COST"]
     )
     return choose_encoder(
-        directory, phrasings, approved_texts(session), evaluation, why_no_evaluation, settings
+        Path(directory),
+        indexed_phrasings(session),
+        approved_texts(session),
+        evaluation,
+        why_no_evaluation,
+        settings,
     )
+
+
+def export_files(app: Flask, session: Session, directory: Path, model: str) -> str | None:
+    """Write the ONNX files of `model` into ``directory/serving``; why they could not be, or
+    None. The parity texts are the evaluation file's messages and the indexed phrasings."""
+    directory = Path(directory)
+    inside = model_inside(model, directory)
+    if inside is None:
+        return install_base_export(model, serving_dir(directory))
+    evaluation, _ = _evaluation(app, session)
+    calibration = [p.text for p in indexed_phrasings(session)]
+    texts = (evaluation.texts if evaluation else []) + calibration
+    return run_export(str(directory / inside), serving_dir(directory), texts, inside, calibration)
+
+
+def no_export(failure: str) -> dict[str, Any]:
+    """The ``serving`` record of a version without ONNX files: torch serves it."""
+    return {"encoder": "torch", "reason": f"no ONNX export: {failure}"}
+
+
+def float32_encoder(directory: Path) -> OnnxEncoder | None:
+    """The exported float32 encoder of the version in `directory`, if it gives torch's
+    embeddings (the parity check's first rule); None otherwise."""
+    config = ServingConfig.read(serving_dir(directory))
+    if config is None or not config.parity.get("onnx", {}).get("passed"):
+        return None
+    return OnnxEncoder(serving_dir(directory), "onnx", BUILD_THREADS)
 
 
 @dataclass(frozen=True)
@@ -123,8 +151,12 @@ def choose_encoder(
     evaluation: EvaluationSet | None,
     why_no_evaluation: str,
     settings: ServedSettings,
+    float32: Matcher | None = None,
 ) -> dict[str, Any]:
-    """The parity check on the evaluation file, and the encoder it allows; saves its index."""
+    """The parity check on the evaluation file, and the encoder it allows; saves its index.
+
+    `float32`: the float32 ONNX matcher over these phrasings, if the caller has one.
+    """
     target = serving_dir(directory)
     config = ServingConfig.read(target)
     floating = config.parity["onnx"]
@@ -143,17 +175,19 @@ def choose_encoder(
 
     available = config.available(target)
     int8_kinds = [kind for kind in INT8_KINDS if kind in available]
-    matcher = build("onnx")
+    matcher = float32 or build("onnx")
     unmade = "; ".join(f"{kind}: {why}" for kind, why in config.failed.items())
     if evaluation is None:
         matcher.save(index_dir(directory, "onnx"))
         return {**record, "encoder": "onnx", "reason": why_no_evaluation if int8_kinds else unmade}
-    figures = {"onnx": _figures(evaluation, matcher, settings)}
+    judge = _judge(matcher, evaluation, settings)
+    record["judged"] = judge.how
+    figures = {"onnx": judge.figures(matcher)}
     record["figures"] = figures
     losses = []
     for kind in int8_kinds:  # the fastest that keeps the figures
         int8_matcher = build(kind)
-        figures[kind] = _figures(evaluation, int8_matcher, settings)
+        figures[kind] = judge.figures(int8_matcher)
         lost = _losses(figures["onnx"], figures[kind])
         if not lost:
             int8_matcher.save(index_dir(directory, kind))
@@ -165,18 +199,50 @@ def choose_encoder(
     return {**record, "encoder": "onnx", "reason": reason if losses else unmade}
 
 
-def _figures(
-    evaluation: EvaluationSet, matcher: Matcher, settings: ServedSettings
-) -> dict[str, float]:
-    measured = measure(
-        evaluation.scores(matcher),
-        evaluation.expected,
-        settings.semantic_weight,
-        settings.threshold,
-        settings.reject_margin,
-        settings.wrong_cost,
+@dataclass(frozen=True)
+class _Judge:
+    """How the parity check measures each encoder on the evaluation file.
+
+    Out of fold where the file has enough rows: each fold of the file (and of the
+    out-of-scope examples) is judged with the weight, threshold and reject margin calibrated
+    on float32's scores of the other folds, as an int8 copy serves with parameters fitted on
+    float32 scores of other messages. In sample, float32 would be judged at parameters fitted
+    on the very rows that judge it, a flattery int8 does not get (it lost one or two messages
+    at the threshold for that reason alone). A file too small for the folds is judged in
+    sample at the version's parameters.
+    """
+
+    how: str
+    evaluation: EvaluationSet
+    settings: ServedSettings
+    calibrations: list[Calibration] | None
+
+    def figures(self, matcher: Matcher) -> dict[str, float]:
+        if self.calibrations is None:
+            measured = measure(
+                self.evaluation.scores(matcher),
+                self.evaluation.expected,
+                self.settings.semantic_weight,
+                self.settings.threshold,
+                self.settings.reject_margin,
+                self.settings.wrong_cost,
+            )
+        else:
+            data = calibration_data(matcher, self.evaluation)
+            measured = judged_with(data, self.calibrations, self.settings.wrong_cost)
+        return {key: measured[key] for key in FIGURES}
+
+
+def _judge(float32: Matcher, evaluation: EvaluationSet, settings: ServedSettings) -> _Judge:
+    reference = cross_validation(calibration_data(float32, evaluation), settings.wrong_cost)
+    if reference is None:
+        how = "in sample at the version's weight and threshold (too few rows for folds)"
+        return _Judge(how, evaluation, settings, None)
+    how = (
+        f"out of fold ({CV_FOLDS} folds): each fold judged with float32's weight, threshold "
+        "and reject margin calibrated on the other folds"
     )
-    return {key: measured[key] for key in FIGURES}
+    return _Judge(how, evaluation, settings, reference.calibrations)
 
 
 def _losses(reference: dict[str, float], int8: dict[str, float]) -> str:

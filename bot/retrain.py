@@ -20,7 +20,11 @@ from bot.encoders import SentenceEncoder
 from bot.evaluation_set import EvaluationSet
 from bot.evaluation_set import calibrate_and_measure
 from bot.evaluation_set import calibration_data
-from bot.exporting import export_version
+from bot.exporting import ServedSettings
+from bot.exporting import choose_encoder
+from bot.exporting import export_files
+from bot.exporting import float32_encoder
+from bot.exporting import no_export
 from bot.indexing import matcher_for
 from bot.matcher import Matcher
 from bot.model_store import publish_version
@@ -240,9 +244,14 @@ def retrain(
             callbacks=callbacks,
             out_of_scope=out_of_scope,
         )
+        report_phase("exporting for serving")
+        model_dir = str(staging / "model")
+        failure = export_files(app, session, staging, model_dir)
+        float32 = float32_encoder(staging) if failure is None else None
         report_phase("building the index and calibrating")
+        # The float32 export gives torch's embeddings (checked), faster: calibrate with it
         matcher = Matcher.build(
-            SentenceEncoder(str(staging / "model")), phrasings, out_of_scope=out_of_scope
+            float32 or SentenceEncoder(model_dir), phrasings, out_of_scope=out_of_scope
         )
         calibration, after = calibrate_and_measure(
             calibration_data(matcher, evaluation), wrong_cost
@@ -258,14 +267,24 @@ def retrain(
                 before or None, after, app.config["BOT_PROMOTION_TOLERANCE"], force
             ),
         }
-        record["serving"] = export_version(
-            app,
-            session,
-            staging,
-            str(staging / "model"),
+        settings = ServedSettings(
             calibration.semantic_weight,
             calibration.threshold,
             calibration.reject_margin,
+            wrong_cost,
+        )
+        record["serving"] = (
+            no_export(failure)
+            if failure is not None
+            else choose_encoder(
+                staging,
+                phrasings,
+                out_of_scope,
+                evaluation,
+                "",
+                settings,
+                float32=matcher if float32 is not None else None,
+            )
         )
         write_metrics(staging, record)
         name = next_version_name(session, root)

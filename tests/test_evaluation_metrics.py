@@ -9,6 +9,7 @@ from training.evaluation import calibrate
 from training.evaluation import cross_validate
 from training.evaluation import fallback_rules
 from training.evaluation import fold_ids
+from training.evaluation import judge_out_of_fold
 from training.evaluation import metrics
 
 FAQS = np.array([10, 20, 30])
@@ -168,6 +169,35 @@ def test_cross_validation_catches_a_threshold_fitted_to_one_row():
         assert result.figures["overall_accuracy"] == pytest.approx(0.9)
         assert result.figures["cost"] == pytest.approx(0.1)
         assert result.figures["oos_recall"] == pytest.approx(4 / 5)
+
+
+def test_another_encoders_calibrations_judge_a_copy_without_the_in_sample_flattery():
+    """The parity check's rule. float32 is perfect in sample only because its threshold (0.75)
+    was fitted to the lone row at 0.6; an int8 copy that moves that row to 0.76 answers it and
+    would lose 0.1 in sample. Judged out of fold with float32's calibrations, both meet the
+    row with a threshold that never saw it, and tie."""
+    scores, expected = overfit_case()
+    folds = fold_ids(10, 5)
+    reference = cross_validate(scores, expected, folds, wrong_cost=1.0)
+    copy_values = scores.semantic.copy()
+    copy_values[9] = 0.76
+    copy = ScoreMatrix(scores.faq_ids, copy_values, copy_values)
+    in_sample = calibrate(scores, expected, wrong_cost=1.0)
+    assert metrics(scores, expected, 1.0, in_sample.threshold)["overall_accuracy"] == 1.0
+    assert metrics(copy, expected, 1.0, in_sample.threshold)["overall_accuracy"] == 0.9
+
+    same = judge_out_of_fold(scores, expected, folds, reference.calibrations, wrong_cost=1.0)
+    assert same.figures == reference.figures
+    judged = judge_out_of_fold(copy, expected, folds, reference.calibrations, wrong_cost=1.0)
+    assert judged.figures["overall_accuracy"] == pytest.approx(0.9)
+    assert judged.figures["overall_accuracy"] == reference.figures["overall_accuracy"]
+
+
+def test_judging_out_of_fold_needs_one_calibration_per_fold():
+    scores, expected = overfit_case()
+    reference = cross_validate(scores, expected, fold_ids(10, 5), wrong_cost=1.0)
+    with pytest.raises(ValueError, match="shorter|longer"):
+        judge_out_of_fold(scores, expected, fold_ids(10, 5), reference.calibrations[:4])
 
 
 def test_cross_validated_figures_on_a_hand_computed_case():

@@ -63,8 +63,10 @@ def test_a_new_version_serves_int8_when_it_keeps_the_figures(app, client):
         "onnx-int8",
     ]
     assert (index_dir(directory, "onnx-int8") / "semantic.faiss").is_file()
+    assert record["judged"].startswith("out of fold (5 folds)")
     card = (directory / "README.md").read_text()
     assert "## Serving" in card and "Encoder: `onnx-int8`" in card
+    assert "Figures on the evaluation file, out of fold (5 folds)" in card
     health = served(client)
     assert (health["version"], health["kind"], health["threads"]) == ("v1", "onnx-int8", 1)
 
@@ -103,15 +105,15 @@ def test_when_the_calibrated_int8_loses_the_blocks_serve(make_app, own_model_cac
     above), so the measured figures are kept and only the calibrated copy's are made to lose."""
     from bot import exporting
 
-    measured = exporting._figures
+    measured = exporting._Judge.figures
 
-    def calibrated_loses(evaluation, matcher, settings):  # noqa: ANN001, ANN202
-        figures = measured(evaluation, matcher, settings)
+    def calibrated_loses(judge, matcher):  # noqa: ANN001, ANN202
+        figures = measured(judge, matcher)
         if matcher.encoder.kind == "onnx-int8":
             return {**figures, "accuracy_at_1": figures["accuracy_at_1"] - 2.0}
         return figures
 
-    monkeypatch.setattr(exporting, "_figures", calibrated_loses)
+    monkeypatch.setattr(exporting._Judge, "figures", calibrated_loses)
     monkeypatch.setattr(exporting, "TOLERANCE", 1.0)  # the blocks keep, whatever chance says
     app = make_app()
     client = app.test_client()
@@ -124,6 +126,19 @@ def test_when_the_calibrated_int8_loses_the_blocks_serve(make_app, own_model_cac
     )
     assert (index_dir(version_dir(app), "onnx-int8-blocks") / "semantic.faiss").is_file()
     assert served(client)["kind"] == "onnx-int8-blocks"
+
+
+def test_an_evaluation_file_too_small_for_folds_is_judged_in_sample(make_app, tmp_path):
+    rows = (ROOT / "faq_data" / "finbuddy_eval.csv").read_text().splitlines()[:9]
+    small = tmp_path / "small_eval.csv"
+    small.write_text("\n".join(rows) + "\n")  # the header and 8 messages: under 2 x 5 folds
+    app = make_app(BOT_EVAL_FILE=str(small))
+    ask(app.test_client(), MESSAGES[0])
+    record = serving_record(version_dir(app))
+    assert record["judged"] == (
+        "in sample at the version's weight and threshold (too few rows for folds)"
+    )
+    assert set(record["figures"]) >= {"onnx", "onnx-int8"}
 
 
 @pytest.mark.parametrize(

@@ -426,28 +426,52 @@ def cross_validate(
     much. `measured` marks the rows the figures describe (the others only help calibrate and
     get their own out-of-scope recall).
     """
+    weight = np.ones(len(expected)) if sample_weight is None else np.asarray(sample_weight, float)
+    expected_array = np.array(expected, dtype=object)
+    calibrations = []
+    for fold in np.unique(folds):
+        train = np.flatnonzero(folds != fold)
+        calibrations.append(
+            calibrate(
+                scores.subset(train),
+                list(expected_array[train]),
+                weights,
+                wrong_cost=wrong_cost,
+                sample_weight=weight[train],
+                use_reject_class=use_reject_class,
+            )
+        )
+    return judge_out_of_fold(
+        scores, expected, folds, calibrations, measured=measured, wrong_cost=wrong_cost
+    )
+
+
+def judge_out_of_fold(
+    scores: ScoreMatrix,
+    expected: list[int | None],
+    folds: np.ndarray,
+    calibrations: list[Calibration],
+    *,
+    measured: np.ndarray | None = None,
+    wrong_cost: float = DEFAULT_WRONG_ANSWER_COST,
+) -> CrossValidation:
+    """Judge each fold's rows with its calibration (the i-th, for the i-th fold in order).
+
+    `cross_validate` passes the calibrations it fitted without each fold. The parity check
+    passes calibrations fitted on another encoder's scores, to judge an int8 copy the way it
+    will serve: with parameters fitted on float32 scores of other messages.
+    """
     n = len(expected)
     measured = np.ones(n, bool) if measured is None else np.asarray(measured, bool)
-    weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
     expected_array = np.array(expected, dtype=object)
-    parts, rows, calibrations = [], [], []
-    for fold in np.unique(folds):
+    parts, rows = [], []
+    for fold, calibration in zip(np.unique(folds), calibrations, strict=True):
         held = np.flatnonzero(folds == fold)
-        train = np.flatnonzero(folds != fold)
-        calibration = calibrate(
-            scores.subset(train),
-            list(expected_array[train]),
-            weights,
-            wrong_cost=wrong_cost,
-            sample_weight=weight[train],
-            use_reject_class=use_reject_class,
-        )
         ranking = Ranking(
             scores.subset(held), list(expected_array[held]), calibration.semantic_weight
         )
         parts.append(Outcomes.of(ranking, calibration.threshold, calibration.reject_margin))
         rows.append(held)
-        calibrations.append(calibration)
     outcomes = Outcomes.concat(parts, rows, n)
     extra = ~measured
     extra_recall = (
@@ -458,7 +482,7 @@ def cross_validate(
     return CrossValidation(
         summarise(outcomes.take(np.flatnonzero(measured)), wrong_cost),
         extra_recall,
-        calibrations,
+        list(calibrations),
     )
 
 

@@ -29,6 +29,17 @@ def _loss_rows(training: dict[str, Any]) -> str:
     return f"{rows} of the {total} training rows (a seeded sample)"
 
 
+def _layers(layers: dict[str, int] | None) -> str:
+    if not layers or not layers.get("of"):
+        return "all"
+    if layers["trained"] == layers["of"]:
+        return f"all {layers['of']}"
+    return (
+        f"the top {layers['trained']} of {layers['of']} (the layers below and the embeddings "
+        "frozen)"
+    )
+
+
 def _number(value: Any) -> str:
     if value is None:
         return "–"
@@ -117,6 +128,7 @@ def render_model_card(name: str, record: dict[str, Any]) -> str:
             f"- Training examples: {training.get('n_pairs')}",
             f"- Steps: {training.get('steps')} on {training.get('device')} "
             f"in {training.get('seconds')} s",
+            f"- Layers trained: {_layers(training.get('layers'))}",
             f"- Loss on {_loss_rows(training)}: {_number(training.get('loss_before'))} → "
             f"{_number(training.get('loss_after'))}",
             "",
@@ -138,6 +150,9 @@ def render_model_card(name: str, record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+IN_SAMPLE = "at this version's weight and threshold"  # how versions before `judged` were checked
+
+
 def _serving_section(serving: dict[str, Any] | None) -> list[str]:
     """Which encoder the bot serves this version with, and the parity figures behind it."""
     if not serving:
@@ -148,7 +163,7 @@ def _serving_section(serving: dict[str, Any] | None) -> list[str]:
     if cosine:
         lines += [
             "",
-            f"Figures on the evaluation file at this version's weight and threshold (int8 may "
+            f"Figures on the evaluation file, {serving.get('judged', IN_SAMPLE)} (int8 may "
             f"lose at most {serving.get('tolerance')} on each); cosine with torch's embeddings:",
             "",
             "| encoder | acc@1 | oos_recall | overall | min cosine |",

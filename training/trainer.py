@@ -43,6 +43,12 @@ class TrainingConfig:
     AdamW's two moments, 1.1 GB) cost a sixth to a third of each step on 2 cores; on the
     FinBuddy evaluation file the figures did not get worse (acc@1 0.878 and overall 0.835
     either way, oos_recall 0.806 frozen vs 0.774).
+
+    `trained_layers` (N > 0) trains only the top N transformer layers and freezes the rest with
+    the embeddings, so the backward pass stops N layers from the top; 0 trains them all. The
+    default 4 (of e5-small's 12) cut a FinBuddy retrain's training from 102 to 67 s, and over
+    two seeds the cross-validated figures moved: overall 0.772 -> 0.809, cost 0.322 -> 0.260,
+    oos_recall 0.972 -> 0.979, acc@1 0.850 -> 0.844 (README "Retraining speed").
     """
 
     epochs: float = 5
@@ -54,6 +60,7 @@ class TrainingConfig:
     max_steps: int = -1
     patience: int = 0
     freeze_embeddings: bool = True
+    trained_layers: int = 4
     progress_bar: bool = True
 
     def as_dict(self) -> dict[str, float | int | bool]:
@@ -103,6 +110,7 @@ class TrainingResult:
     evaluator: dict[str, Any] | None = None
     early_stopping: str = "off"
     epochs_trained: float = 0.0
+    layers: dict[str, int] = field(default_factory=dict)  # transformer layers trained, of all
 
     def record(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
         """The `training` block of a version's metrics.json (the model card reads it)."""
@@ -115,6 +123,7 @@ class TrainingResult:
             "dataset": self.dataset,
             "steps": self.steps,
             "epochs_trained": self.epochs_trained,
+            "layers": self.layers,
             "seconds": round(self.seconds, 2),
             "device": self.device,
             "loss_before": self.loss_before,
@@ -159,6 +168,37 @@ def loss_sample(n_rows: int, seed: int) -> list[int]:
     return sorted(random.Random(seed).sample(range(n_rows), LOSS_SAMPLE_ROWS))
 
 
+def freeze_layers(encoder: torch.nn.Module, config: TrainingConfig) -> tuple[int, int]:
+    """Freeze what `config` keeps as it is: the word-embedding table, and every layer below the
+    top `trained_layers` together with the whole embeddings module. Returns (trained, all)
+    transformer layers.
+
+    Freezing layers only saves time when nothing below them trains: a trainable embedding
+    LayerNorm would still pull the backward pass through every frozen layer.
+    """
+    if config.freeze_embeddings:
+        encoder.get_input_embeddings().weight.requires_grad_(False)
+    layers = getattr(getattr(encoder, "encoder", None), "layer", None)
+    if config.trained_layers <= 0:
+        return (len(layers), len(layers)) if layers is not None else (0, 0)
+    if layers is None:
+        raise ValueError(
+            f"--trained-layers needs a BERT-like encoder (encoder.layer); "
+            f"{type(encoder).__name__} has none"
+        )
+    frozen = max(0, len(layers) - config.trained_layers)
+    if frozen and not config.freeze_embeddings:
+        raise ValueError(
+            "--train-embeddings trains the bottom of the model, below the layers "
+            f"--trained-layers {config.trained_layers} freezes: use one or the other"
+        )
+    if frozen:
+        encoder.embeddings.requires_grad_(False)
+        for layer in layers[:frozen]:
+            layer.requires_grad_(False)
+    return len(layers) - frozen, len(layers)
+
+
 def _finite(value: Any) -> float | None:
     """metrics.json and the database store JSON, which has no NaN (Spearman of constant scores)."""
     number = float(value)
@@ -195,8 +235,7 @@ def train_model(
 
     started = time.perf_counter() if started is None else started
     model = job.model
-    if config.freeze_embeddings:
-        model[0].auto_model.get_input_embeddings().weight.requires_grad_(False)
+    trained_layers, all_layers = freeze_layers(model[0].auto_model, config)
     dataset = Dataset.from_dict(job.columns)
     loss_rows = loss_sample(len(dataset), config.seed)
     evaluator = job.evaluation.evaluator if job.evaluation else None
@@ -299,6 +338,7 @@ def train_model(
         evaluator=summary,
         early_stopping=f"on {job.evaluation.data}" if stopping else "off",
         epochs_trained=round(epochs_trained, 2),
+        layers={"trained": trained_layers, "of": all_layers},
     )
     logger.info(
         "%s: trained %s steps on %s in %.1fs: loss %.4f -> %.4f",

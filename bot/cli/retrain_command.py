@@ -58,6 +58,13 @@ HYPERPARAMETER_OPTIONS = (
         help="Keep the word-embedding table as it is (faster, and no less accurate here).",
     ),
     click.option(
+        "--trained-layers",
+        type=click.IntRange(min=0),
+        default=None,
+        help=f"Train only the top N transformer layers, the rest and the embeddings frozen "
+        f"(0: all).  [default: {DEFAULTS.trained_layers}; 0 with --train-embeddings]",
+    ),
+    click.option(
         "--progress/--no-progress", "progress_bar", default=True, help="Show a progress bar."
     ),
 )
@@ -173,6 +180,9 @@ def retrain_command(
         prepare_recipe(recipe, data_file, loss, hard_negatives, oos_negatives)
     except ValueError as exc:  # CsvValidationError too
         raise click.ClickException(str(exc)) from exc
+    if hyperparameters["trained_layers"] is None:  # training the embeddings trains it all
+        frozen_table = hyperparameters["freeze_embeddings"]
+        hyperparameters["trained_layers"] = DEFAULTS.trained_layers if frozen_table else 0
     settings = {
         **TrainingConfig(**hyperparameters).as_dict(),
         "recipe": recipe,
