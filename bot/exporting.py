@@ -207,9 +207,8 @@ class _Judge:
     out-of-scope examples) is judged with the weight, threshold and reject margin calibrated
     on float32's scores of the other folds, as an int8 copy serves with parameters fitted on
     float32 scores of other messages. In sample, float32 would be judged at parameters fitted
-    on the very rows that judge it, a flattery int8 does not get (it lost one or two messages
-    at the threshold for that reason alone). A file too small for the folds is judged in
-    sample at the version's parameters.
+    on the very rows that judge it, a flattery int8 does not get. A file too small for the
+    folds is judged in sample at the version's parameters.
     """
 
     how: str
