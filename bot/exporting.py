@@ -180,9 +180,9 @@ def choose_encoder(
     if evaluation is None:
         matcher.save(index_dir(directory, "onnx"))
         return {**record, "encoder": "onnx", "reason": why_no_evaluation if int8_kinds else unmade}
-    judge = _judge(matcher, evaluation, settings)
+    judge, float32_figures = _judge(matcher, evaluation, settings)
     record["judged"] = judge.how
-    figures = {"onnx": judge.figures(matcher)}
+    figures = {"onnx": float32_figures}
     record["figures"] = figures
     losses = []
     for kind in int8_kinds:  # the fastest that keeps the figures
@@ -232,16 +232,21 @@ class _Judge:
         return {key: measured[key] for key in FIGURES}
 
 
-def _judge(float32: Matcher, evaluation: EvaluationSet, settings: ServedSettings) -> _Judge:
+def _judge(
+    float32: Matcher, evaluation: EvaluationSet, settings: ServedSettings
+) -> tuple[_Judge, dict[str, float]]:
+    """The judge for this file, and float32's own figures (its cross-validated ones)."""
     reference = cross_validation(calibration_data(float32, evaluation), settings.wrong_cost)
     if reference is None:
         how = "in sample at the version's weight and threshold (too few rows for folds)"
-        return _Judge(how, evaluation, settings, None)
+        judge = _Judge(how, evaluation, settings, None)
+        return judge, judge.figures(float32)
     how = (
         f"out of fold ({CV_FOLDS} folds): each fold judged with float32's weight, threshold "
         "and reject margin calibrated on the other folds"
     )
-    return _Judge(how, evaluation, settings, reference.calibrations)
+    figures = {key: reference.figures[key] for key in FIGURES}
+    return _Judge(how, evaluation, settings, reference.calibrations), figures
 
 
 def _losses(reference: dict[str, float], int8: dict[str, float]) -> str:
