@@ -90,16 +90,17 @@ def export_version(
     model served as it is, whose export is copied from the cache. Builds and saves the chosen
     encoder's index; returns the ``serving`` record for metrics.json and the model card.
     """
-    failure = export_files(app, session, directory, model)
+    evaluation, why_no_evaluation = _evaluation(app, session)
+    phrasings = indexed_phrasings(session)
+    failure = export_files(directory, model, evaluation, phrasings)
     if failure is not None:
         return no_export(failure)
-    evaluation, why_no_evaluation = _evaluation(app, session)
     settings = ServedSettings(
         semantic_weight, threshold, reject_margin, app.config["BOT_WRONG_ANSWER_COST"]
     )
     return choose_encoder(
         Path(directory),
-        indexed_phrasings(session),
+        phrasings,
         approved_texts(session),
         evaluation,
         why_no_evaluation,
@@ -107,15 +108,17 @@ def export_version(
     )
 
 
-def export_files(app: Flask, session: Session, directory: Path, model: str) -> str | None:
+def export_files(
+    directory: Path, model: str, evaluation: EvaluationSet | None, phrasings: list[Phrasing]
+) -> str | None:
     """Write the ONNX files of `model` into ``directory/serving``; why they could not be, or
-    None. The parity texts are the evaluation file's messages and the indexed phrasings."""
+    None. The parity texts are the evaluation file's messages and the indexed phrasings, which
+    also calibrate the int8 copy."""
     directory = Path(directory)
     inside = model_inside(model, directory)
     if inside is None:
         return install_base_export(model, serving_dir(directory))
-    evaluation, _ = _evaluation(app, session)
-    calibration = [p.text for p in indexed_phrasings(session)]
+    calibration = [p.text for p in phrasings]
     texts = (evaluation.texts if evaluation else []) + calibration
     return run_export(str(directory / inside), serving_dir(directory), texts, inside, calibration)
 

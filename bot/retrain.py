@@ -246,12 +246,12 @@ def retrain(
         )
         report_phase("exporting for serving")
         model_dir = str(staging / "model")
-        failure = export_files(app, session, staging, model_dir)
-        float32 = float32_encoder(staging) if failure is None else None
+        failure = export_files(staging, model_dir, evaluation, phrasings)
+        onnx_float32 = float32_encoder(staging) if failure is None else None
         report_phase("building the index and calibrating")
         # The float32 export gives torch's embeddings (checked), faster: calibrate with it
         matcher = Matcher.build(
-            float32 or SentenceEncoder(model_dir), phrasings, out_of_scope=out_of_scope
+            onnx_float32 or SentenceEncoder(model_dir), phrasings, out_of_scope=out_of_scope
         )
         calibration, after = calibrate_and_measure(
             calibration_data(matcher, evaluation), wrong_cost
@@ -283,7 +283,7 @@ def retrain(
                 evaluation,
                 "",
                 settings,
-                float32=matcher if float32 is not None else None,
+                float32=matcher if onnx_float32 is not None else None,
             )
         )
         write_metrics(staging, record)
