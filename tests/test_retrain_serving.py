@@ -118,3 +118,23 @@ def test_a_retrain_whose_export_fails_calibrates_and_serves_with_torch(app, clie
     client.post("/api/chat", json={"message": "halo"})
     health = client.get("/healthz").get_json()["encoder"]
     assert (health["version"], health["kind"]) == (report["version"], "torch")
+
+
+def test_trained_layers_refuse_an_encoder_without_bert_like_layers():
+    import torch
+
+    from training.trainer import TrainingConfig
+    from training.trainer import freeze_layers
+
+    class PlainEncoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.table = torch.nn.Embedding(10, 4)
+
+        def get_input_embeddings(self) -> torch.nn.Embedding:
+            return self.table
+
+    encoder = PlainEncoder()
+    assert freeze_layers(encoder, TrainingConfig(trained_layers=0)) == (0, 0)
+    with pytest.raises(ValueError, match="needs a BERT-like encoder.*PlainEncoder has none"):
+        freeze_layers(PlainEncoder(), TrainingConfig(trained_layers=2))
