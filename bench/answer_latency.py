@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import csv
 import random
-import tempfile
 import time
 from pathlib import Path
 
 from common import load_average
 from common import percentiles
+from common import scratch_dir
 from common import temp_app
 from common import unseen_messages
 
@@ -82,7 +82,7 @@ def synthetic_faq_file(n_faqs: int, seed: int = 0) -> Path:
     rng = random.Random(seed)
     with open(SHIPPED_DATA / "finbuddy_pairs.csv", newline="", encoding="utf-8") as handle:
         words = sorted({w for row in csv.DictReader(handle) for w in row["paraphrase"].split()})
-    path = Path(tempfile.mkdtemp(prefix="faq-growth-")) / "faq.csv"
+    path = Path(scratch_dir("faq-growth-")) / "faq.csv"
     seen: set[str] = set()
     with open(SHIPPED_DATA / "finbuddy_faq.csv", newline="", encoding="utf-8") as source:
         rows = list(csv.reader(source))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import resource
+import shutil
 import socket
 import statistics
 import tempfile
@@ -15,12 +17,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def scratch_dir(prefix: str) -> str:
+    """A temporary folder, removed when the benchmark exits: an instance with its model
+    versions is 1-2 GB. `BENCH_KEEP=1` keeps it, to measure it again (`--instance DIR`)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    if os.environ.get("BENCH_KEEP") == "1":
+        print(f"(kept: {path})")
+    else:
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 def temp_app(**config: object):  # noqa: ANN201
     """A real app on a fresh SQLite file in a temporary instance folder, initialised (migrated,
     seeded, first model version) as `flask init` would."""
     from bot import create_app
 
-    instance = tempfile.mkdtemp(prefix="faq-bench-")
+    instance = scratch_dir("faq-bench-")
     return create_app({"BOT_INSTANCE_PATH": instance, "BOT_AUTO_INIT": True, **config})
 
 

@@ -20,7 +20,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from common import free_port
 from common import load_average
 from common import percentiles
 from common import run_in_threads
+from common import scratch_dir
 from common import unseen_messages
 
 from bot.config import DEFAULT_BASE_MODEL
@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
     parser.add_argument("--instance", help="serve this instance folder instead of a new one")
     args = parser.parse_args()
-    instance = args.instance or tempfile.mkdtemp(prefix="faq-http-bench-")
+    instance = args.instance or scratch_dir("faq-http-bench-")
     env = dict(
         os.environ,
         HF_HUB_OFFLINE="1",

@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -26,6 +25,7 @@ from pathlib import Path
 from common import free_port
 from common import load_average
 from common import percentiles
+from common import scratch_dir
 
 from bot.config import DEFAULT_BASE_MODEL
 
@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
     parser.add_argument("--database-url", help="default: SQLite in the instance folder")
     args = parser.parse_args()
-    instance = tempfile.mkdtemp(prefix="faq-prod-bench-")
+    instance = scratch_dir("faq-prod-bench-")
     port = free_port()
     env = dict(
         os.environ,
@@ -100,7 +100,7 @@ def main() -> None:
         BOT_BIND=f"127.0.0.1:{port}",
         WEB_CONCURRENCY=str(args.workers),
         BOT_API_RATE_LIMIT_IP="1000000 per minute",
-        PROMETHEUS_MULTIPROC_DIR=tempfile.mkdtemp(prefix="faq-prod-metrics-"),
+        PROMETHEUS_MULTIPROC_DIR=scratch_dir("faq-prod-metrics-"),
         SECRET_KEY="bench-secret-key-long-enough",
     )
     if args.database_url:

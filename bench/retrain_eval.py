@@ -6,8 +6,9 @@ Runs the real CLI in fresh instance folders, exactly as a user would:
 
 `--compare` retrains twice in the same run, in fresh instances: first training every layer
 (`--trained-layers 0`, as retrain did before it trained only the top four), then with the
-defaults, so both times are taken under the same load. Each retrain's instance folder is printed:
-`bench/encoder_parity.py --instance DIR` measures its encoders.
+defaults, so both times are taken under the same load. Each retrain's instance folder is printed
+and removed at the end; with `BENCH_KEEP=1` it is kept, and `bench/encoder_parity.py --instance
+DIR` measures its encoders.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from common import load_average
+from common import scratch_dir
 
 from bot.config import DEFAULT_BASE_MODEL
 from training.evaluation import HEADLINE_METRICS as KEYS
@@ -51,7 +52,7 @@ def children_cpu_seconds() -> float:
 
 
 def retrain_once(base_model: str, retrain_args: list[str]) -> None:
-    instance = tempfile.mkdtemp(prefix="faq-retrain-bench-")
+    instance = scratch_dir("faq-retrain-bench-")
     env = dict(os.environ, HF_HUB_OFFLINE="1", BOT_BASE_MODEL=base_model)
     env["BOT_INSTANCE_PATH"] = instance
     print(f"--- retrain {' '.join(retrain_args) or '(defaults)'} in {instance}")

@@ -75,6 +75,7 @@ class Serving:
         self._loaded_at: float | None = None
         self._worker: threading.Thread | None = None
         self._wake = threading.Event()
+        self._closed = threading.Event()
         self._checked_at = float("-inf")  # when a request last looked for a new version
         self._pid = os.getpid()
         self._set_state("loading")
@@ -119,6 +120,15 @@ class Serving:
                 return False
             time.sleep(0.05)
 
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the watcher thread, so it never polls a database that is gone (an app torn
+        down while its process lives on: tests, an embedding host)."""
+        self._closed.set()
+        self._wake.set()
+        worker = self._worker
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(timeout)
+
     def invalidate(self) -> None:
         """Forget the loaded model: the next request loads afresh (tests, config changes)."""
         with self._lock:
@@ -157,13 +167,15 @@ class Serving:
     def _start_background_work(self) -> None:
         """One watcher thread per process: loads new versions and retries failed loads."""
         with self._state_lock:
+            if self._closed.is_set():
+                return
             if self._worker is not None and self._worker.is_alive():
                 return
             self._worker = threading.Thread(target=self._watch, name="model-watcher", daemon=True)
             self._worker.start()
 
     def _watch(self) -> None:
-        while True:
+        while not self._closed.is_set():
             try:
                 self._reload_if_changed()
             except Exception:  # the watcher must outlive any single failure

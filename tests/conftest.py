@@ -19,6 +19,7 @@ from harness import BACKEND  # noqa: E402
 from harness import SERVER_URL  # noqa: E402
 from harness import Databases  # noqa: E402
 from harness import app_config  # noqa: E402
+from harness import close_app  # noqa: E402
 
 from bot import create_app  # noqa: E402
 from bot.config import SHIPPED_DATA  # noqa: E402
@@ -83,8 +84,15 @@ def build_tiny_bert(directory: Path) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def model_cache(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    """One converted embedded model per test session, never the user's own cache."""
-    cache = tmp_path_factory.mktemp("model-cache")
+    """One converted embedded model per test run, never the user's own cache.
+
+    The xdist workers share it (in the run's base folder, the parent of each worker's own):
+    the conversion's lock lets one convert while the others wait, and the run keeps one
+    copy of a 470 MB model instead of one per worker.
+    """
+    base = tmp_path_factory.getbasetemp()
+    cache = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "model-cache"
+    cache.mkdir(exist_ok=True)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("BOT_MODEL_CACHE", str(cache))
         yield cache
@@ -129,8 +137,8 @@ def make_app(tmp_path: Path, tiny_bert: Path, database_url: str | None):  # noqa
         return built[-1]
 
     yield factory
-    for app in built:  # close the pool, so the test's database can be dropped
-        app.extensions["db_engine"].dispose()
+    for app in built:  # stop its watcher and close its pool, so the database can be dropped
+        close_app(app)
 
 
 @pytest.fixture

@@ -12,9 +12,12 @@ import os
 import uuid
 from pathlib import Path
 
+from flask import Flask
 from sqlalchemy import create_engine
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+
+from bot.serving import serving
 
 SERVER_URL = os.environ.get("BOT_TEST_DATABASE_URL", "")
 BACKEND = "postgresql" if SERVER_URL.startswith("postgresql") else "sqlite"
@@ -66,3 +69,9 @@ def app_config(instance: Path, model: Path | str, database_url: str | None) -> d
     if database_url is not None:
         config["DATABASE_URL"] = database_url
     return config
+
+
+def close_app(app: Flask) -> None:
+    """Stop the app's model watcher and close its pool, before its database is dropped."""
+    serving(app).close()
+    app.extensions["db_engine"].dispose()

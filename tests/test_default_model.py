@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from harness import app_config
+from harness import close_app
 
 from bot import create_app
 from bot.config import DEFAULT_BASE_MODEL
@@ -16,7 +17,9 @@ from bot.config import DEFAULT_BASE_MODEL
 def default_app(tmp_path_factory, databases):  # noqa: ANN001, ANN201
     instance = tmp_path_factory.mktemp("default-model")
     database_url = databases.create() if databases is not None else None
-    return create_app(app_config(instance, DEFAULT_BASE_MODEL, database_url))
+    app = create_app(app_config(instance, DEFAULT_BASE_MODEL, database_url))
+    yield app
+    close_app(app)
 
 
 @pytest.mark.parametrize(

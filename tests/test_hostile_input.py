@@ -17,6 +17,7 @@ from admin_browser.support import login
 from admin_browser.support import post
 from fake_bot_api import FakeBotApi
 from harness import app_config
+from harness import close_app
 from hostile_files import CSV_CASES
 from hostile_files import XLSX_CASES
 from sqlalchemy import func
@@ -81,12 +82,14 @@ API_BODIES: dict[str, tuple[bytes, str]] = {
 def api_app(tmp_path_factory, tiny_bert, databases):  # noqa: ANN001, ANN201
     database_url = databases.create() if databases is not None else None
     instance = tmp_path_factory.mktemp("hostile-api")
-    return create_app(
+    app = create_app(
         {
             **app_config(instance, tiny_bert, database_url),
             "BOT_API_RATE_LIMIT_IP": "100000 per minute",
         }
     )
+    yield app
+    close_app(app)
 
 
 @pytest.mark.parametrize("case", sorted(API_BODIES))
@@ -122,6 +125,7 @@ def telegram(tmp_path_factory, tiny_bert, databases) -> Iterator[tuple[object, F
         )
         yield app, fake
         app.extensions["telegram"].close()
+        close_app(app)
 
 
 def deliver(app, body: bytes):  # noqa: ANN001, ANN201

@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from harness import close_app
 from sqlalchemy import func
 from sqlalchemy import select
 
@@ -71,7 +72,7 @@ def test_two_inits_at_once_prepare_the_instance_once(tmp_path, tiny_bert, databa
         assert session.scalars(select(ModelVersion.name)).all() == ["v1"]
     reply = app.test_client().post("/api/chat", json={"message": "apa itu mode mewah"})
     assert reply.status_code == 200 and reply.get_json()["model_version"] == "v1"
-    app.extensions["db_engine"].dispose()
+    close_app(app)
 
     again = flask("init", env=env)
     output = again.communicate(timeout=300)[0]

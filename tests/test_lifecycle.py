@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from harness import app_config
+from harness import close_app
 from sqlalchemy import select
 
 from bot import create_app
@@ -59,7 +60,8 @@ def lifecycle(tmp_path_factory, tiny_bert, databases):  # noqa: ANN001, ANN201
     runner, client = app.test_cli_runner(), app.test_client()
     v1_answers = answers(client)
     reports = {"v2": retrain(runner, *GOOD), "v3": retrain(runner, *RUINED)}
-    return app, runner, client, v1_answers, reports
+    yield app, runner, client, v1_answers, reports
+    close_app(app)
 
 
 def test_the_guard_refuses_a_worse_model_and_keeps_serving(lifecycle):

@@ -6,9 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from harness import app_config
 
-from bot import create_app
 from bot.model_store import MARKER
 from bot.model_store import ModelStore
 from bot.model_store import ModelStoreError
@@ -18,15 +16,19 @@ QUICK = ["--force", "--epochs", "1", "--max-steps", "3", "--lr", "2e-3", "--no-p
 PROBES = ["Apa itu mode mewah?", "dashboard kosong knp", "cuaca besok gimana"]
 
 
-def host(root: Path, name: str, model: Path, database_url: str, store: Path | None):  # noqa: ANN201
-    """An app with an instance folder of its own (its own models/) on the shared database."""
-    config = app_config(root / name, model, database_url)
-    return create_app({**config, "BOT_MODEL_STORE": str(store) if store else None})
-
-
 @pytest.fixture
-def shared_database(tmp_path, database_url) -> str:  # noqa: ANN001
-    return database_url or f"sqlite:///{tmp_path / 'shared.db'}"
+def host(make_app, tmp_path, database_url):  # noqa: ANN001, ANN201
+    """Apps with instance folders of their own (their own models/) on one shared database."""
+    shared_database = database_url or f"sqlite:///{tmp_path / 'shared.db'}"
+
+    def build(name: str, store: Path | None):  # noqa: ANN202
+        return make_app(
+            BOT_INSTANCE_PATH=str(tmp_path / name),
+            DATABASE_URL=shared_database,
+            BOT_MODEL_STORE=str(store) if store else None,
+        )
+
+    return build
 
 
 def answers(app) -> list[tuple]:  # noqa: ANN001
@@ -37,11 +39,11 @@ def answers(app) -> list[tuple]:  # noqa: ANN001
 
 
 @pytest.mark.slow
-def test_a_second_host_fetches_every_version_it_serves(tmp_path, tiny_bert, shared_database):
+def test_a_second_host_fetches_every_version_it_serves(tmp_path, host):
     store = tmp_path / "store"
-    first = host(tmp_path, "host-a", tiny_bert, shared_database, store)
+    first = host("host-a", store)
     assert (store / "v1" / MARKER).is_file()  # published by the first init
-    second = host(tmp_path, "host-b", tiny_bert, shared_database, store)
+    second = host("host-b", store)
     assert (Path(second.instance_path) / "models" / "v1" / "metrics.json").is_file()
     assert answers(second) == answers(first)
 
@@ -54,10 +56,10 @@ def test_a_second_host_fetches_every_version_it_serves(tmp_path, tiny_bert, shar
     assert served == answers(first)
 
 
-def test_a_host_without_the_store_says_what_to_configure(tmp_path, tiny_bert, shared_database):
-    host(tmp_path, "host-a", tiny_bert, shared_database, tmp_path / "store")
+def test_a_host_without_the_store_says_what_to_configure(tmp_path, host):
+    host("host-a", tmp_path / "store")
     with pytest.raises(ModelStoreError, match="no BOT_MODEL_STORE is set"):
-        host(tmp_path, "host-b", tiny_bert, shared_database, None)
+        host("host-b", None)
 
 
 def test_a_version_is_fetched_only_once_it_is_wholly_published(tmp_path):

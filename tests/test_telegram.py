@@ -14,6 +14,7 @@ from fake_bot_api import BOT_ID
 from fake_bot_api import BOT_USERNAME
 from fake_bot_api import FakeBotApi
 from harness import app_config
+from harness import close_app
 from sqlalchemy import func
 from sqlalchemy import select
 from telegram_updates import bot_message
@@ -64,7 +65,9 @@ def telegram_app(tmp_path_factory, tiny_bert, fake, databases, **config: Any):  
 @pytest.fixture(scope="module")
 def shared_app(tmp_path_factory, tiny_bert, fake, databases):  # noqa: ANN001, ANN201
     """One app (and model index) for the module: building it is the slow part."""
-    return telegram_app(tmp_path_factory, tiny_bert, fake, databases)
+    app = telegram_app(tmp_path_factory, tiny_bert, fake, databases)
+    yield app
+    close_app(app)
 
 
 class Bot:

@@ -15,6 +15,7 @@ from admin_browser.support import post
 from admin_browser.support import settle
 from fake_bot_api import BOT_USER
 from fake_bot_api import FakeBotApi
+from harness import close_app
 from sqlalchemy import select
 from telegram_updates import callback_query
 from telegram_updates import message
@@ -50,7 +51,7 @@ def fake() -> Iterator[FakeBotApi]:
 @pytest.fixture(scope="module")
 def desk_app(tmp_path_factory, tiny_bert, fake, databases):  # noqa: ANN001, ANN201
     # only exact phrasings are answered: anything else is the fallback
-    return telegram_app(
+    app = telegram_app(
         tmp_path_factory,
         tiny_bert,
         fake,
@@ -58,6 +59,8 @@ def desk_app(tmp_path_factory, tiny_bert, fake, databases):  # noqa: ANN001, ANN
         TELEGRAM_SUPPORT_CHAT_ID=SUPPORT,
         BOT_THRESHOLD=0.99,
     )
+    yield app
+    close_app(app)
 
 
 @pytest.fixture

