@@ -371,14 +371,16 @@ def test_model_export_prepares_a_fresh_instance_before_any_message(app, runner):
 def test_model_export_makes_the_export_again_and_servers_reload(app, runner):
     ask(app.test_client(), MESSAGES[0])
     exported = serving_dir(version_dir(app)) / "model.onnx"
-    before = exported.stat().st_ino
+    before = exported.stat().st_mtime_ns
+    stale = exported.with_name("stale-marker")  # gone only if the directory is made anew
+    stale.write_text("from the first export")
     with new_session(app) as session:
         revision = active_version(session).index_revision
     result = runner.invoke(args=["model", "export", "--force"])
     assert result.exit_code == 0, result.output
     assert "Model version v1 serves with onnx-int8" in result.output
     assert "onnx-int8  accuracy_at_1" in result.output
-    assert exported.stat().st_ino != before  # a new file, not the old one
+    assert not stale.exists() and exported.stat().st_mtime_ns > before  # a new export
     with new_session(app) as session:
         assert active_version(session).index_revision == revision + 1
     result = runner.invoke(args=["model", "export", "v9"])
