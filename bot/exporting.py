@@ -35,6 +35,7 @@ from bot.catalog import indexed_phrasings
 from bot.config import SHIPPED_DATA
 from bot.csv_io import read_faq_csv
 from bot.csv_io import read_pairs_csv
+from bot.evaluation_set import CalibrationData
 from bot.evaluation_set import EvaluationSet
 from bot.evaluation_set import calibration_data
 from bot.evaluation_set import cross_validation
@@ -147,6 +148,16 @@ class ServedSettings:
     wrong_cost: float
 
 
+@dataclass(frozen=True)
+class Float32Reference:
+    """A float32 ONNX matcher over the version's phrasings and its calibration data (its
+    scores of the evaluation file and the out-of-scope examples), when the caller has them:
+    the parity check compares the int8 copies with these instead of building them again."""
+
+    matcher: Matcher
+    data: CalibrationData
+
+
 def choose_encoder(
     directory: Path,
     phrasings: list[Phrasing],
@@ -154,12 +165,9 @@ def choose_encoder(
     evaluation: EvaluationSet | None,
     why_no_evaluation: str,
     settings: ServedSettings,
-    float32: Matcher | None = None,
+    float32: Float32Reference | None = None,
 ) -> dict[str, Any]:
-    """The parity check on the evaluation file, and the encoder it allows; saves its index.
-
-    `float32`: the float32 ONNX matcher over these phrasings, if the caller has one.
-    """
+    """The parity check on the evaluation file, and the encoder it allows; saves its index."""
     target = serving_dir(directory)
     config = ServingConfig.read(target)
     floating = config.parity["onnx"]
@@ -178,12 +186,13 @@ def choose_encoder(
 
     available = config.available(target)
     int8_kinds = [kind for kind in INT8_KINDS if kind in available]
-    matcher = float32 or build("onnx")
+    matcher = float32.matcher if float32 else build("onnx")
     unmade = "; ".join(f"{kind}: {why}" for kind, why in config.failed.items())
     if evaluation is None:
         matcher.save(index_dir(directory, "onnx"))
         return {**record, "encoder": "onnx", "reason": why_no_evaluation if int8_kinds else unmade}
-    judge, float32_figures = _judge(matcher, evaluation, settings)
+    reference = float32 or Float32Reference(matcher, calibration_data(matcher, evaluation))
+    judge, float32_figures = _judge(reference, evaluation, settings)
     record["judged"] = judge.how
     figures = {"onnx": float32_figures}
     record["figures"] = figures
@@ -236,14 +245,14 @@ class _Judge:
 
 
 def _judge(
-    float32: Matcher, evaluation: EvaluationSet, settings: ServedSettings
+    float32: Float32Reference, evaluation: EvaluationSet, settings: ServedSettings
 ) -> tuple[_Judge, dict[str, float]]:
     """The judge for this file, and float32's own figures (its cross-validated ones)."""
-    reference = cross_validation(calibration_data(float32, evaluation), settings.wrong_cost)
+    reference = cross_validation(float32.data, settings.wrong_cost)
     if reference is None:
         how = "in sample at the version's weight and threshold (too few rows for folds)"
         judge = _Judge(how, evaluation, settings, None)
-        return judge, judge.figures(float32)
+        return judge, judge.figures(float32.matcher)
     how = (
         f"out of fold ({CV_FOLDS} folds): each fold judged with float32's weight, threshold "
         "and reject margin calibrated on the other folds"

@@ -20,6 +20,7 @@ from bot.encoders import SentenceEncoder
 from bot.evaluation_set import EvaluationSet
 from bot.evaluation_set import calibrate_and_measure
 from bot.evaluation_set import calibration_data
+from bot.exporting import Float32Reference
 from bot.exporting import ServedSettings
 from bot.exporting import choose_encoder
 from bot.exporting import export_files
@@ -253,9 +254,8 @@ def retrain(
         matcher = Matcher.build(
             onnx_float32 or SentenceEncoder(model_dir), phrasings, out_of_scope=out_of_scope
         )
-        calibration, after = calibrate_and_measure(
-            calibration_data(matcher, evaluation), wrong_cost
-        )
+        data = calibration_data(matcher, evaluation)
+        calibration, after = calibrate_and_measure(data, wrong_cost)
         record = {
             "base_model": base_model,
             "fine_tuned": True,
@@ -283,7 +283,7 @@ def retrain(
                 evaluation,
                 "",
                 settings,
-                float32=matcher if onnx_float32 is not None else None,
+                float32=Float32Reference(matcher, data) if onnx_float32 is not None else None,
             )
         )
         write_metrics(staging, record)
