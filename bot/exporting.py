@@ -14,7 +14,6 @@ every version that serves it unchanged.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -22,12 +21,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
 from flask import Flask
 from sqlalchemy.orm import Session
 
@@ -364,16 +362,10 @@ def _export_in_child(
     return None
 
 
-@contextmanager
-def _lock(directory: Path) -> Iterator[None]:
+def _lock(directory: Path) -> FileLock:
     """One export of a directory at a time, across worker processes."""
     directory.parent.mkdir(parents=True, exist_ok=True)
-    with open(directory.parent / f".{directory.name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return FileLock(str(directory.parent / f".{directory.name}.lock"))
 
 
 def shipped_texts() -> list[str]:
